@@ -1,0 +1,96 @@
+# tlspipe: plain make, flags from pkg-config. `make check` builds and tests.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+DESTDIR ?=
+
+PKG_CONFIG ?= pkg-config
+PKGS = libssl libcrypto libbsd-overlay
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+ifeq ($(SANITIZE),1)
+override CFLAGS += -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+override LDFLAGS += -fsanitize=address,undefined
+else
+override CPPFLAGS += -D_FORTIFY_SOURCE=2
+endif
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+override LDLIBS += $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+ifeq ($(CI),true)
+override CFLAGS += -Werror
+endif
+
+SRCS = src/tlspipe.c src/net.c src/tls.c src/pump.c
+OBJS = $(SRCS:.c=.o)
+# a sanitizer build must not reuse objects of a plain one
+BUILDID = $(if $(filter 1,$(SANITIZE)),san,std)
+STAMP = src/.build-$(BUILDID)
+
+TEST_BINS = tests/peer tests/unit/write_retry
+
+.PHONY: all deps demo check lint install uninstall clean
+all: tlspipe
+
+$(STAMP):
+	@rm -f src/.build-* $(OBJS) tlspipe $(TEST_BINS)
+	@touch $@
+
+$(OBJS): src/tlspipe.h $(STAMP)
+
+tlspipe: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+tests/peer: tests/peer.c $(STAMP)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/peer.c $(LDLIBS)
+
+# unit tests link the pump and its neighbours, not main
+UNIT_OBJS = src/pump.o src/tls.o src/net.o
+tests/unit/write_retry: tests/unit/write_retry.c $(UNIT_OBJS) $(STAMP)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/unit/write_retry.c $(UNIT_OBJS) $(LDLIBS)
+
+# Debian packages the build, the tests and the demo need. Quiet and quick
+# when all are there; apt-get update only when something is missing.
+DEB_PKGS = build-essential pkg-config libssl-dev libbsd-dev openssl ca-certificates \
+	bats bats-assert bats-support mandoc socat gnutls-bin jq python3 bsdextrautils
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# under sudo, hand the build back to the user: a later plain `make check` must work
+demo: tlspipe
+	@if [ -n "$${SUDO_UID:-}" ]; then chown $$SUDO_UID:$$SUDO_GID tlspipe $(OBJS) $(STAMP); fi
+	@sh tests/demo.sh
+
+check: tlspipe $(TEST_BINS)
+	@tests/run.sh
+
+lint:
+	mandoc -Tlint -Wwarning man/tlspipe.1
+	bash -n completions/tlspipe.bash
+
+install: tlspipe
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 755 tlspipe $(DESTDIR)$(BINDIR)/tlspipe
+	install -m 644 man/tlspipe.1 $(DESTDIR)$(MANDIR)/man1/tlspipe.1
+	install -m 644 completions/tlspipe.bash $(DESTDIR)$(BASHCOMPDIR)/tlspipe
+	install -m 644 completions/_tlspipe $(DESTDIR)$(ZSHCOMPDIR)/_tlspipe
+	install -m 644 completions/tlspipe.fish $(DESTDIR)$(FISHCOMPDIR)/tlspipe.fish
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tlspipe $(DESTDIR)$(MANDIR)/man1/tlspipe.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/tlspipe $(DESTDIR)$(ZSHCOMPDIR)/_tlspipe \
+		$(DESTDIR)$(FISHCOMPDIR)/tlspipe.fish
+
+clean:
+	rm -f tlspipe $(OBJS) $(TEST_BINS) src/.build-*
+	rm -rf tests/.tmp

@@ -1,0 +1,487 @@
+/* The SSL_CTX and SSL objects, certificate checks, and the one place that
+ * knows OpenSSL's error model (tp_tls_outcome). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "tlspipe.h"
+
+/* What the callbacks learn during a connection, kept for the messages. */
+struct tp_tls_note {
+	int verify_err;		/* first chain error, X509_V_OK if none */
+	int verify_depth;
+	char presented[256];	/* names in the leaf, for a name mismatch */
+	int alert_recv;		/* last alert received (description), -1 none */
+	int alert_sent;
+	const struct tp_config *cfg;
+};
+
+static int note_index = -1;
+
+static struct tp_tls_note *
+note_of(SSL *ssl)
+{
+	return SSL_get_ex_data(ssl, note_index);
+}
+
+static void
+note_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+	free(ptr);
+}
+
+static void
+errfmt(char *err, size_t errlen, const char *what)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+	snprintf(err, errlen, "%s%s%s", what, r ? ": " : "", r ? r : "");
+	ERR_clear_error();
+}
+
+static int
+parse_alpn(const char *list, unsigned char *out, size_t outlen, size_t *len)
+{
+	size_t n = 0;
+	const char *p = list;
+
+	while (*p) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l == 0 || l > 255 || n + 1 + l > outlen)
+			return -1;
+		out[n++] = (unsigned char)l;
+		memcpy(out + n, p, l);
+		n += l;
+		p += l + (e != NULL);
+		if (e && *p == '\0')
+			return -1;
+	}
+	*len = n;
+	return n ? 0 : -1;
+}
+
+static int
+alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	const struct tp_config *cfg = arg;
+	unsigned char ours[512];
+	size_t ourlen;
+
+	(void)ssl;
+	if (parse_alpn(cfg->alpn, ours, sizeof(ours), &ourlen) != 0)
+		return SSL_TLSEXT_ERR_NOACK;
+	/* our order wins: the first of our list the client offers */
+	for (size_t i = 0; i < ourlen; i += 1 + ours[i])
+		for (unsigned int j = 0; j < inlen; j += 1u + in[j])
+			if (ours[i] == in[j] && memcmp(ours + i + 1, in + j + 1, ours[i]) == 0) {
+				*out = in + j + 1;
+				*outlen = in[j];
+				return SSL_TLSEXT_ERR_OK;
+			}
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+static void
+leaf_names(X509 *x, char *buf, size_t len)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens) && n < len; i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char ip[INET6_ADDRSTRLEN] = "";
+
+		if (g->type == GEN_DNS) {
+			n += snprintf(buf + n, len - n, "%s%.*s", n ? ", " : "",
+			    ASN1_STRING_length(g->d.dNSName),
+			    (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+		} else if (g->type == GEN_IPADD) {
+			int l = ASN1_STRING_length(g->d.iPAddress);
+			const unsigned char *d = ASN1_STRING_get0_data(g->d.iPAddress);
+
+			inet_ntop(l == 16 ? AF_INET6 : AF_INET, d, ip, sizeof(ip));
+			n += snprintf(buf + n, len - n, "%s%s", n ? ", " : "", ip);
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	if (n == 0) {
+		X509_NAME *s = X509_get_subject_name(x);
+		int cn = X509_NAME_get_text_by_NID(s, NID_commonName, buf, (int)len);
+
+		if (cn < 0)
+			snprintf(buf, len, "(no names)");
+	}
+}
+
+static int
+verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tp_tls_note *n = ssl ? note_of(ssl) : NULL;
+
+	if (!ok && n && n->verify_err == X509_V_OK) {
+		X509 *cur = X509_STORE_CTX_get_current_cert(xs);
+
+		n->verify_err = X509_STORE_CTX_get_error(xs);
+		n->verify_depth = X509_STORE_CTX_get_error_depth(xs);
+		if (cur)
+			leaf_names(cur, n->presented, sizeof(n->presented));
+	}
+	return ok;
+}
+
+static void
+info_cb(const SSL *ssl, int where, int ret)
+{
+	struct tp_tls_note *n = note_of((SSL *)ssl);
+
+	if (n == NULL || !(where & SSL_CB_ALERT))
+		return;
+	if (where & SSL_CB_READ)
+		n->alert_recv = ret & 0xff;
+	else
+		n->alert_sent = ret & 0xff;
+}
+
+static int
+key_pass_cb(char *buf, int size, int rwflag, void *u)
+{
+	const char *spec = u, *pw = NULL;
+	char line[1024];
+
+	(void)rwflag;
+	if (spec == NULL)
+		return -1;	/* never prompt: stdin is payload */
+	if (strncmp(spec, "env:", 4) == 0) {
+		pw = getenv(spec + 4);
+	} else if (strncmp(spec, "file:", 5) == 0) {
+		FILE *f = fopen(spec + 5, "r");
+
+		if (f && fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\r\n")] = '\0';
+			pw = line;
+		}
+		if (f)
+			fclose(f);
+	}
+	if (pw == NULL || (int)strlen(pw) >= size)
+		return -1;
+	memcpy(buf, pw, strlen(pw));
+	return (int)strlen(pw);
+}
+
+/* A local file we were given must exist and be readable: say which one. */
+static int
+check_file(const char *what, const char *path, char *err, size_t errlen)
+{
+	if (access(path, R_OK) != 0) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+load_identity(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errlen)
+{
+	const char *key = cfg->key ? cfg->key : cfg->cert;
+	X509 *x;
+
+	if (check_file("--cert", cfg->cert, err, errlen) || check_file("--key", key, err, errlen))
+		return -1;
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert) != 1) {
+		char what[512];
+
+		snprintf(what, sizeof(what), "--cert %s: not a PEM certificate", cfg->cert);
+		errfmt(err, errlen, what);
+		return -1;
+	}
+	SSL_CTX_set_default_passwd_cb(ctx, key_pass_cb);
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)cfg->key_pass);
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		char what[512];
+
+		snprintf(what, sizeof(what), "--key %s: cannot load the private key%s", key,
+		    cfg->key_pass ? "" : " (encrypted? use --key-pass)");
+		errfmt(err, errlen, what);
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "--key %s: does not match the certificate in %s", key, cfg->cert);
+		ERR_clear_error();
+		return -1;
+	}
+	x = SSL_CTX_get0_certificate(ctx);
+	if (x && !cfg->allow_expired && X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
+		snprintf(err, errlen, "--cert %s: the certificate has expired (--allow-expired to use it anyway)",
+		    cfg->cert);
+		return -1;
+	}
+	return 0;
+}
+
+SSL_CTX *
+tp_tls_context(const struct tp_config *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+	long mode;
+
+	if (ctx == NULL) {
+		errfmt(err, errlen, "cannot create a TLS context");
+		return NULL;
+	}
+	if (note_index < 0)
+		note_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, note_free);
+
+	if (cfg->min_tls && cfg->min_tls < TLS1_2_VERSION) {
+		/* old servers need old algorithms: lower the bar for this run only */
+		SSL_CTX_set_security_level(ctx, 0);
+		tp_warn("warning: TLS below 1.2 allowed; the security level is lowered for this run");
+	}
+	SSL_CTX_set_min_proto_version(ctx, cfg->min_tls ? cfg->min_tls : TLS1_2_VERSION);
+	if (cfg->max_tls)
+		SSL_CTX_set_max_proto_version(ctx, cfg->max_tls);
+
+	if (cfg->ciphers && SSL_CTX_set_cipher_list(ctx, cfg->ciphers) != 1) {
+		snprintf(err, errlen, "--ciphers %s: no cipher in the list is known", cfg->ciphers);
+		goto fail;
+	}
+	if (cfg->ciphersuites && SSL_CTX_set_ciphersuites(ctx, cfg->ciphersuites) != 1) {
+		snprintf(err, errlen, "--ciphersuites %s: not a valid TLS 1.3 suite list", cfg->ciphersuites);
+		goto fail;
+	}
+
+	mode = 0;
+	if (cfg->partial)
+		mode |= SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
+	SSL_CTX_set_mode(ctx, mode);
+	if (cfg->auto_retry)
+		SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
+	else
+		SSL_CTX_clear_mode(ctx, SSL_MODE_AUTO_RETRY);
+	/* one read() per record instead of two (header, body) */
+	SSL_CTX_set_read_ahead(ctx, 1);
+
+	if (cfg->alpn) {
+		unsigned char wire[512];
+		size_t len;
+
+		if (parse_alpn(cfg->alpn, wire, sizeof(wire), &len) != 0) {
+			snprintf(err, errlen, "--alpn %s: expected a comma-separated list of protocol names",
+			    cfg->alpn);
+			goto fail;
+		}
+		if (cfg->listen)
+			SSL_CTX_set_alpn_select_cb(ctx, alpn_select, (void *)cfg);
+		else
+			SSL_CTX_set_alpn_protos(ctx, wire, (unsigned int)len);
+	}
+
+	if (cfg->cert && load_identity(ctx, cfg, err, errlen) != 0)
+		goto fail;
+
+	if (!cfg->listen) {
+		if (cfg->cafile && check_file("--cafile", cfg->cafile, err, errlen))
+			goto fail;
+		if (cfg->capath && check_file("--capath", cfg->capath, err, errlen))
+			goto fail;
+		if (cfg->cafile || cfg->capath) {
+			if (SSL_CTX_load_verify_locations(ctx, cfg->cafile, cfg->capath) != 1) {
+				char what[512];
+
+				snprintf(what, sizeof(what), "--cafile %s: no certificate could be loaded",
+				    cfg->cafile ? cfg->cafile : cfg->capath);
+				errfmt(err, errlen, what);
+				goto fail;
+			}
+		} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+			errfmt(err, errlen, "cannot load the system trust store");
+			goto fail;
+		}
+		SSL_CTX_set_verify(ctx, cfg->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, verify_cb);
+	}
+	SSL_CTX_set_info_callback(ctx, info_cb);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+static bool
+is_ip(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+SSL *
+tp_tls_session(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errlen)
+{
+	SSL *ssl = SSL_new(ctx);
+	struct tp_tls_note *n = calloc(1, sizeof(*n));
+
+	if (ssl == NULL || n == NULL) {
+		free(n);
+		SSL_free(ssl);
+		errfmt(err, errlen, "cannot create a TLS session");
+		return NULL;
+	}
+	n->alert_recv = n->alert_sent = -1;
+	n->cfg = cfg;
+	SSL_set_ex_data(ssl, note_index, n);
+
+	if (cfg->listen) {
+		SSL_set_accept_state(ssl);
+		return ssl;
+	}
+	const char *name = cfg->servername ? cfg->servername : cfg->host;
+
+	if (!is_ip(name) && SSL_set_tlsext_host_name(ssl, name) != 1)
+		goto bad;
+	if (!cfg->insecure) {
+		if (is_ip(name)) {
+			if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) != 1)
+				goto bad;
+		} else if (SSL_set1_host(ssl, name) != 1) {
+			goto bad;
+		}
+	}
+	SSL_set_connect_state(ssl);
+	return ssl;
+bad:
+	snprintf(err, errlen, "--servername %s: not usable as a host name", name);
+	SSL_free(ssl);
+	ERR_clear_error();
+	return NULL;
+}
+
+enum tp_outcome
+tp_tls_outcome(SSL *ssl, int ret, char *why, size_t whylen)
+{
+	int e = SSL_get_error(ssl, ret);
+	int saved = errno;
+	unsigned long q = ERR_peek_error();
+
+	switch (e) {
+	case SSL_ERROR_NONE:
+		return TP_DONE;
+	case SSL_ERROR_WANT_READ:
+		return TP_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return TP_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		return TP_CLOSED;
+	case SSL_ERROR_SYSCALL:
+		if (q == 0) {
+			snprintf(why, whylen, "%s", saved ? strerror(saved) : "connection closed");
+			return saved ? TP_FAILED : TP_TRUNCATED;
+		}
+		break;
+	case SSL_ERROR_SSL:
+		/* 3.0 reports TCP EOF without close_notify as an SSL error */
+		if (ERR_GET_REASON(q) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			snprintf(why, whylen, "peer closed the connection without close_notify");
+			ERR_clear_error();
+			return TP_TRUNCATED;
+		}
+		break;
+	default:
+		break;
+	}
+	if (q) {
+		const char *r = ERR_reason_error_string(q);
+
+		snprintf(why, whylen, "%s", r ? r : "TLS error");
+	} else {
+		snprintf(why, whylen, "TLS error %d", e);
+	}
+	ERR_clear_error();
+	return TP_FAILED;
+}
+
+bool
+tp_tls_cert_alert(SSL *ssl)
+{
+	struct tp_tls_note *n = note_of(ssl);
+
+	if (n == NULL)
+		return false;
+	switch (n->alert_recv) {
+	case SSL_AD_BAD_CERTIFICATE:
+	case SSL_AD_UNSUPPORTED_CERTIFICATE:
+	case SSL_AD_CERTIFICATE_REVOKED:
+	case SSL_AD_CERTIFICATE_EXPIRED:
+	case SSL_AD_CERTIFICATE_UNKNOWN:
+	case SSL_AD_UNKNOWN_CA:
+	case SSL_AD_CERTIFICATE_REQUIRED:
+	case SSL_AD_ACCESS_DENIED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Why the handshake failed, in words a person can act on. `why` holds the
+ * outcome's reason on entry and the full message on return. */
+void
+tp_tls_failure(SSL *ssl, const struct tp_config *cfg, char *why, size_t whylen)
+{
+	struct tp_tls_note *n = note_of(ssl);
+	char base[256];
+
+	snprintf(base, sizeof(base), "%s", why);
+	if (n && n->verify_err != X509_V_OK) {
+		const char *name = cfg->servername ? cfg->servername : cfg->host;
+
+		if (n->verify_err == X509_V_ERR_HOSTNAME_MISMATCH || n->verify_err == X509_V_ERR_IP_ADDRESS_MISMATCH)
+			snprintf(why, whylen, "certificate verify failed: %s: expected %s, the certificate is for %s",
+			    X509_verify_cert_error_string(n->verify_err), name, n->presented);
+		else
+			snprintf(why, whylen, "certificate verify failed: %s (depth %d)",
+			    X509_verify_cert_error_string(n->verify_err), n->verify_depth);
+	} else if (n && n->alert_recv >= 0) {
+		snprintf(why, whylen, "the peer sent alert %s", SSL_alert_desc_string_long(n->alert_recv));
+	} else if (strstr(base, "wrong version number") || strstr(base, "packet length too long") ||
+	    strstr(base, "record layer failure") || strstr(base, "http request")) {
+		snprintf(why, whylen, "the peer does not speak TLS (%s)", base);
+	} else if (strstr(base, "unsupported protocol")) {
+		snprintf(why, whylen, "no TLS version in common (%s)", base);
+	}
+}
+
+void
+tp_tls_summary(SSL *ssl, const char *peer)
+{
+	X509 *x = SSL_get_peer_certificate(ssl);
+	const unsigned char *alpn = NULL;
+	unsigned int alpnlen = 0;
+	long vr = SSL_get_verify_result(ssl);
+
+	SSL_get0_alpn_selected(ssl, &alpn, &alpnlen);
+	fprintf(stderr, "tlspipe: connected to %s: %s, %s%s%.*s%s\n", peer, SSL_get_version(ssl),
+	    SSL_get_cipher_name(ssl), alpnlen ? ", ALPN " : "", (int)alpnlen, alpnlen ? (const char *)alpn : "",
+	    SSL_session_reused(ssl) ? ", resumed" : "");
+	if (x) {
+		char subj[256], iss[256];
+
+		X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof(subj));
+		X509_NAME_oneline(X509_get_issuer_name(x), iss, sizeof(iss));
+		fprintf(stderr, "tlspipe: certificate: subject %s, issuer %s\n", subj, iss);
+		X509_free(x);
+	}
+	fprintf(stderr, "tlspipe: verification: %s\n", note_of(ssl) && note_of(ssl)->cfg->insecure ?
+	    "skipped (--insecure)" : X509_verify_cert_error_string(vr));
+}

@@ -1,0 +1,113 @@
+/* tlspipe: stdin into TLS, TLS into stdout, with OpenSSL's write modes exposed. */
+#ifndef TLSPIPE_H
+#define TLSPIPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/ssl.h>
+
+#define TP_VERSION "0.1.0"
+
+/* Exit status: the table in the man page and SPEC.md. */
+enum tp_exit {
+	TP_EXIT_OK = 0,
+	TP_EXIT_IO = 1,		/* I/O or TLS failure after the handshake */
+	TP_EXIT_USAGE = 2,	/* bad option, file or combination */
+	TP_EXIT_CONNECT = 3,	/* resolve, connect or listen */
+	TP_EXIT_HANDSHAKE = 4,	/* handshake, verification, pin, certificate alert */
+	TP_EXIT_TRUNC = 5,	/* peer closed TCP without close_notify */
+	TP_EXIT_TIMEOUT = 6,
+};
+
+enum tp_io { TP_IO_SOCKET, TP_IO_PAIR };
+enum tp_on_eof { TP_EOF_NOTIFY, TP_EOF_WAIT, TP_EOF_EXIT };
+
+struct tp_config {
+	bool listen;		/* -l: server role */
+	const char *host;	/* client: peer; server: bind address */
+	const char *port;
+	int family;		/* AF_UNSPEC, AF_INET, AF_INET6 */
+
+	/* write modes */
+	bool blocking;
+	bool partial;
+	bool auto_retry;
+	enum tp_io io;
+	size_t write_size;	/* 0: a whole input chunk per SSL_write */
+
+	/* security */
+	const char *cafile, *capath, *servername;
+	bool insecure;
+	const char *cert, *key, *key_pass;
+	bool allow_expired;
+	int min_tls, max_tls;	/* TLS1_2_VERSION etc.; 0 = library default */
+	const char *ciphers, *ciphersuites, *alpn;
+
+	/* data path */
+	enum tp_on_eof on_eof;
+	bool send_only, recv_only, crlf, verbose;
+	long timeout_ms;	/* connect + handshake; 0 = none */
+	long idle_timeout_ms;	/* 0 = none */
+};
+
+/* Counters for --stats and the closing messages. */
+struct tp_stats {
+	uint64_t bytes_in, bytes_out;
+	uint64_t ssl_write_calls, partial_writes, want_read, want_write;
+	long start_ms, handshake_ms;
+	bool peer_close_notify;
+};
+
+/* What one SSL_* I/O call came to: the only vocabulary the pump speaks. */
+enum tp_outcome {
+	TP_DONE,		/* progress was made (ret > 0, or shutdown sent) */
+	TP_WANT_READ,
+	TP_WANT_WRITE,
+	TP_CLOSED,		/* the peer's close_notify */
+	TP_TRUNCATED,		/* TCP EOF without close_notify */
+	TP_FAILED,		/* anything else; the reason is in the buffer */
+};
+
+/* Outbound retry state: in[off, len) is input not yet taken by SSL_write.
+ * A write that stopped keeps its length in `call` and what it waits for in
+ * `want`, so its retry repeats the identical pointer and length. */
+struct tp_out {
+	unsigned char *in;
+	size_t off, len;
+	size_t call;
+	enum tp_outcome want;
+};
+
+/* pump.c: one SSL_write for the next piece of `o`; TP_DONE when it took bytes */
+enum tp_outcome tp_write_once(SSL *, struct tp_out *, size_t write_size, struct tp_stats *,
+    char *why, size_t whylen);
+
+/* tls.c: the SSL_CTX, verification, and the one map of OpenSSL's error model */
+SSL_CTX *tp_tls_context(const struct tp_config *, char *err, size_t errlen);
+SSL *tp_tls_session(SSL_CTX *, const struct tp_config *, char *err, size_t errlen);
+enum tp_outcome tp_tls_outcome(SSL *, int ret, char *why, size_t whylen);
+bool tp_tls_cert_alert(SSL *);
+void tp_tls_failure(SSL *, const struct tp_config *, char *why, size_t whylen);
+void tp_tls_summary(SSL *, const char *peer);
+
+/* net.c: resolve, connect and listen; every socket non-blocking, never fd 0-2 */
+int tp_net_connect(const struct tp_config *, long deadline_ms, char *peer,
+    size_t peerlen, int *timed_out);
+int tp_net_listen(const struct tp_config *);
+int tp_net_accept(int lfd, long deadline_ms, char *peer, size_t peerlen, int *timed_out);
+int tp_net_set_blocking(int fd, bool on);
+long tp_now_ms(void);
+
+/* pump.c: the select() loop; returns an exit status */
+int tp_pump(SSL *, int fd, const struct tp_config *, const char *peer, long deadline_ms,
+    struct tp_stats *);
+
+/* tlspipe.c: signal flags set by handlers, read by the pump */
+int tp_signal_pending(void);
+
+void tp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,70 @@
+# Loaded by every .bats file: the tools, real peers on loopback, cleanup.
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+TP="$TOP/tlspipe"
+PEER="$TOP/tests/peer"
+CERTS=${TP_CERTS:?run the tests with make check}
+CA="$CERTS/ca.pem"
+
+setup() {
+	T=$BATS_TEST_TMPDIR
+	SRV_PID=
+}
+
+teardown() {
+	if [ -n "${SRV_PID:-}" ]; then
+		kill "$SRV_PID" 2>/dev/null || true
+		wait "$SRV_PID" 2>/dev/null || true
+	fi
+}
+
+# start_server CMD...: run a peer in the background (stdout $T/srv.out,
+# stderr $T/srv.err) and wait for its "listening on ADDR:PORT" line.
+# Sets SRV_PID and PORT. Stdin is /dev/null unless SRV_STDIN names a file.
+start_server() {
+	"$@" <"${SRV_STDIN:-/dev/null}" >"$T/srv.out" 2>"$T/srv.err" 3>&- &
+	SRV_PID=$!
+	local i
+	for i in $(seq 100); do
+		PORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\).*/\1/p; s/^ACCEPT .*:\([0-9][0-9]*\)$/\1/p' \
+			"$T/srv.err" "$T/srv.out" 2>/dev/null | head -n 1)
+		[ -n "$PORT" ] && return 0
+		kill -0 "$SRV_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "server did not start: $*" >&2
+	cat "$T/srv.err" >&2
+	return 1
+}
+
+# wait_server: reap the background server; its status lands in SRV_RC.
+wait_server() {
+	SRV_RC=0
+	wait "$SRV_PID" || SRV_RC=$?
+	SRV_PID=
+}
+
+# sink [peer options]: a test peer that hashes what it receives.
+sink() {
+	start_server timeout 60 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" --mode sink "$@"
+}
+
+# tlspipe client against the local CA; under timeout like everything
+tp() {
+	timeout 60 "$TP" --cafile "$CA" "$@"
+}
+
+sha() {
+	sha256sum "$1" | cut -d' ' -f1
+}
+
+random_file() {	# random_file PATH BYTES
+	head -c "$2" /dev/urandom >"$1"
+}
+
+# the sink's report: sha256=... bytes=N close_notify=1 ...
+sink_sha() {
+	sed -n 's/.*sha256=\([0-9a-f]*\).*/\1/p' "$T/srv.out"
+}
