@@ -17,12 +17,18 @@
 #include "tlspipe.h"
 
 long
-tp_now_ms(void)
+tp_now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+long
+tp_now_ms(void)
+{
+	return tp_now_us() / 1000;
 }
 
 int
@@ -92,21 +98,23 @@ new_socket(int family)
 }
 
 int
-tp_net_connect(const struct tp_config *cfg, long deadline_ms, char *peer, size_t peerlen,
-    int *timed_out)
+tp_net_connect(struct tp_run *run, long deadline_ms)
 {
+	const struct tp_config *cfg = run->cfg;
+	char *peer = run->peer;
+	size_t peerlen = sizeof(run->peer);
+	bool timed_out = false;
 	struct addrinfo hints = { .ai_family = cfg->family, .ai_socktype = SOCK_STREAM,
 	    .ai_flags = AI_ADDRCONFIG }, *res, *ai;
 	int rc, fd = -1, err = 0;
 
-	*timed_out = 0;
 	rc = getaddrinfo(cfg->host, cfg->port, &hints, &res);
 	if (rc == EAI_BADFLAGS || rc == EAI_NONAME) {
 		hints.ai_flags = 0;	/* AI_ADDRCONFIG hides loopback on a box without routes */
 		rc = getaddrinfo(cfg->host, cfg->port, &hints, &res);
 	}
 	if (rc != 0) {
-		tp_warn("cannot resolve %s port %s: %s", cfg->host, cfg->port,
+		tp_fail(run, TP_EXIT_CONNECT, "cannot resolve %s port %s: %s", cfg->host, cfg->port,
 		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return -1;
 	}
@@ -124,7 +132,7 @@ tp_net_connect(const struct tp_config *cfg, long deadline_ms, char *peer, size_t
 			socklen_t sl = sizeof(err);
 
 			if (w == 0) {
-				*timed_out = 1;
+				timed_out = true;
 				err = ETIMEDOUT;
 				close(fd);
 				fd = -1;
@@ -146,9 +154,12 @@ tp_net_connect(const struct tp_config *cfg, long deadline_ms, char *peer, size_t
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		if (err != EINTR)
-			tp_warn("cannot connect to %s port %s: %s", cfg->host, cfg->port,
-			    *timed_out ? "timed out" : strerror(err));
+		if (timed_out)
+			tp_fail(run, TP_EXIT_TIMEOUT, "timed out: cannot connect to %s port %s within %ld s",
+			    cfg->host, cfg->port, cfg->timeout_ms / 1000);
+		else if (err != EINTR)
+			tp_fail(run, TP_EXIT_CONNECT, "cannot connect to %s port %s: %s", cfg->host, cfg->port,
+			    strerror(err));
 		return -1;
 	}
 	int one = 1;
@@ -159,8 +170,9 @@ tp_net_connect(const struct tp_config *cfg, long deadline_ms, char *peer, size_t
 }
 
 int
-tp_net_listen(const struct tp_config *cfg)
+tp_net_listen(struct tp_run *run)
 {
+	const struct tp_config *cfg = run->cfg;
 	struct addrinfo hints = { .ai_family = cfg->family, .ai_socktype = SOCK_STREAM,
 	    .ai_flags = AI_PASSIVE }, *res, *ai;
 	const char *host = cfg->host ? cfg->host : (cfg->family == AF_INET6 ? "::1" : "127.0.0.1");
@@ -171,7 +183,7 @@ tp_net_listen(const struct tp_config *cfg)
 
 	rc = getaddrinfo(host, cfg->port, &hints, &res);
 	if (rc != 0) {
-		tp_warn("cannot resolve %s port %s: %s", host, cfg->port, gai_strerror(rc));
+		tp_fail(run, TP_EXIT_CONNECT, "cannot resolve %s port %s: %s", host, cfg->port, gai_strerror(rc));
 		return -1;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
@@ -189,42 +201,37 @@ tp_net_listen(const struct tp_config *cfg)
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		tp_warn("cannot listen on %s port %s: %s", host, cfg->port, strerror(err));
+		tp_fail(run, TP_EXIT_CONNECT, "cannot listen on %s port %s: %s", host, cfg->port, strerror(err));
 		return -1;
 	}
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
 	addr_text((struct sockaddr *)&ss, where, sizeof(where));
-	fprintf(stderr, "tlspipe: listening on %s\n", where);
+	/* scripts and tests wait for this line */
+	tp_warn("listening on %s%s%s", where, run->pin[0] ? " pin " : "", run->pin);
 	return fd;
 }
 
 int
-tp_net_accept(int lfd, long deadline_ms, char *peer, size_t peerlen, int *timed_out)
+tp_net_accept(struct tp_run *run, int lfd)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	int fd, one = 1;
 
-	*timed_out = 0;
 	for (;;) {
-		int w = wait_fd(lfd, false, deadline_ms);
-
-		if (w == 0) {
-			*timed_out = 1;
-			return -1;
-		}
-		if (w < 0)
+		/* no deadline: a server waits for its client; -w starts at accept */
+		if (wait_fd(lfd, false, 0) < 0)
 			return -1;
 		sl = sizeof(ss);
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0)
 			break;
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-			tp_warn("cannot accept: %s", strerror(errno));
+			tp_fail(run, TP_EXIT_CONNECT, "cannot accept: %s", strerror(errno));
 			return -1;
 		}
 	}
-	addr_text((struct sockaddr *)&ss, peer, peerlen);
+	addr_text((struct sockaddr *)&ss, run->peer, sizeof(run->peer));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
 }

@@ -3,13 +3,25 @@
  * Each direction keeps what it waits for as data (`want`): a write that
  * stopped with WANT_READ/WANT_WRITE keeps its pointer and length and is
  * repeated, identical, once the condition it asked for holds. Reads always
- * run until OpenSSL says WANT_READ and holds nothing more, so no record
- * sits inside OpenSSL (or the BIO pair) while select() sleeps. */
+ * run until OpenSSL says WANT_READ and holds nothing complete, so no record
+ * sits inside OpenSSL (or the BIO pair) while select() sleeps.
+ *
+ * Handshakes after the first one (TLS 1.2 renegotiation, TLS 1.3 key
+ * updates) are driven from the read side only, with new writes held: an
+ * SSL_write that drives a renegotiation fails when the peer's data arrives
+ * meanwhile.
+ *
+ * OpenSSL 3.0 must never read while one of its writes is pending: a
+ * KeyUpdate or HelloRequest read then has to be answered behind the pending
+ * record, and the connection fails ("bad length"). Yet a full-duplex pipe
+ * must keep reading, or both sides wait on each other. So before SSL_read
+ * runs, a pending write is completed by its identical retry into the stash,
+ * ciphertext the pump owns and sends before anything else; no new write
+ * starts until the stash is empty. The stash holds one write at most. */
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,81 +34,209 @@
 #define CHUNK (256 * 1024)	/* stdin read and SSL_read size */
 #define PAIR_SIZE (128 * 1024)	/* each half of the BIO pair */
 #define LINGER_MS 1000
+#define STASH_READ_LIMIT (4 * 1024 * 1024)	/* reads pause while the peer will not take more */
 
 enum out_state { OUT_OPEN, OUT_EOF, OUT_DONE };
+
+/* Ciphertext that must reach the socket before anything else. */
+struct stash {
+	unsigned char *buf;
+	size_t off, len, cap;
+};
 
 struct pump {
 	SSL *ssl;
 	int fd;
+	struct tp_run *run;
 	const struct tp_config *cfg;
-	const char *peer;
 	struct tp_stats *st;
 
 	struct tp_out o;	/* stdin not yet written, and its retry state */
 	enum out_state out;
 	bool stdin_eof, last_cr;
 
-	/* inbound */
-	unsigned char *buf;
+	unsigned char *buf;	/* SSL_read lands here, then goes to stdout */
 	enum tp_outcome rd_want;
 	bool in_done;
 
-	/* close_notify */
-	enum tp_outcome sd_want;
-	bool notify_sent;
+	enum tp_outcome sd_want;	/* a close_notify that did not fit yet */
 
-	/* --io=bio-pair: the network half, and whether the socket hit EOF */
-	BIO *net;
+	BIO *net, *inner;	/* --io=bio-pair: our half, OpenSSL's half */
 	bool sock_eof;
+	struct stash stash;
+	BIO_METHOD *wmeth;
+	bool absorb;		/* OpenSSL's writes go to the stash, whatever the socket says */
 
-	bool handshaken;
+	bool handshaken, tls12;
+	uint64_t rekey_mark;	/* bytes moved at the last rekey */
+	bool usr1;		/* SIGUSR1 asked for a rekey not yet started */
 	long deadline, last_io;
-	int exit;
 };
 
-static int
-fail(struct pump *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int
-fail(struct pump *p, int code, const char *fmt, ...)
+static const char *
+outcome_name(enum tp_outcome o)
 {
-	va_list ap;
-	char msg[1024];
+	static const char *names[] = { "", " WANT_READ", " WANT_WRITE", " ZERO_RETURN (close_notify)",
+	    " SSL (EOF without close_notify)", " failed" };
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	tp_warn("%s", msg);
-	p->exit = code;
-	return -1;
+	return names[o];
+}
+
+#define fail(p, code, ...) tp_fail((p)->run, (code), __VA_ARGS__)
+
+static int
+conn_code(const struct pump *p)
+{
+	return p->handshaken ? TP_EXIT_IO : TP_EXIT_HANDSHAKE;
+}
+
+/* ---- the stash ---- */
+
+static int
+stash_put(struct pump *p, const void *b, size_t n)
+{
+	struct stash *st = &p->stash;
+
+	if (st->off > 0 && st->off == st->len)
+		st->off = st->len = 0;
+	if (st->len + n > st->cap) {
+		size_t cap = st->cap ? st->cap : 64 * 1024;
+		unsigned char *nb;
+
+		if (st->off > 0) {
+			memmove(st->buf, st->buf + st->off, st->len - st->off);
+			st->len -= st->off;
+			st->off = 0;
+		}
+		while (cap < st->len + n)
+			cap *= 2;
+		if (cap != st->cap) {
+			if ((nb = realloc(st->buf, cap)) == NULL)
+				return -1;
+			st->buf = nb;
+			st->cap = cap;
+		}
+	}
+	memcpy(st->buf + st->len, b, n);
+	st->len += n;
+	return 0;
 }
 
 static bool
-stdin_is_tty(void)
+stash_empty(const struct pump *p)
 {
-	return isatty(STDIN_FILENO) == 1;
+	return p->stash.off == p->stash.len;
+}
+
+/* Send the stash until the socket is full. */
+static int
+stash_flush(struct pump *p)
+{
+	struct stash *st = &p->stash;
+
+	while (st->off < st->len) {
+		ssize_t w = write(p->fd, st->buf + st->off, st->len - st->off);
+
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			return fail(p, p->handshaken ? TP_EXIT_IO : TP_EXIT_HANDSHAKE, "connection to %s failed: %s",
+			    p->run->peer, strerror(errno));
+		}
+		st->off += (size_t)w;
+	}
+	st->off = st->len = 0;
+	return 0;
+}
+
+/* --io=socket: OpenSSL writes to the socket through this BIO. It is the
+ * socket BIO's behaviour (EAGAIN is a retry, so WANT_WRITE shows), except
+ * that while the stash holds anything, or while absorbing, bytes join the
+ * stash: the order on the wire is the order OpenSSL wrote. */
+static int
+sock_write(BIO *b, const char *in, int inl)
+{
+	struct pump *p = BIO_get_data(b);
+	ssize_t w = 0;
+
+	BIO_clear_retry_flags(b);
+	if (stash_empty(p)) {
+		w = write(p->fd, in, (size_t)inl);
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;	/* errno tells SSL_ERROR_SYSCALL's story */
+		if (w < 0)
+			w = 0;
+		if (w == inl || !p->absorb) {
+			if (w > 0)
+				return (int)w;
+			BIO_set_retry_write(b);
+			return -1;
+		}
+	}
+	if (stash_put(p, in + w, (size_t)(inl - w)) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return inl;
+}
+
+static long
+sock_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b; (void)num; (void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;	/* the pump flushes the stash itself */
+}
+
+static BIO *
+sock_wbio(struct pump *p)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tlspipe socket");
+	BIO *b;
+
+	if (m == NULL || !BIO_meth_set_write(m, sock_write) || !BIO_meth_set_ctrl(m, sock_ctrl) ||
+	    (b = BIO_new(m)) == NULL) {
+		BIO_meth_free(m);
+		return NULL;
+	}
+	BIO_set_data(b, p);
+	BIO_set_init(b, 1);
+	p->wmeth = m;
+	return b;
 }
 
 /* ---- the BIO pair's network half <-> the socket, without copies ---- */
 
-/* Move what SSL wrote into the pair out to the socket, until EAGAIN. */
+/* Move what SSL wrote into the pair out to the socket (after the stash),
+ * until EAGAIN; when absorbing, what the socket refuses joins the stash so
+ * that the pair is empty. */
 static int
 pair_flush(struct pump *p)
 {
 	char *ptr;
 	int n;
 
+	if (stash_flush(p) < 0)
+		return -1;
 	if (p->net == NULL)
 		return 0;
 	while ((n = BIO_nread0(p->net, &ptr)) > 0) {
-		ssize_t w = write(p->fd, ptr, (size_t)n);
+		ssize_t w = 0;
 
-		if (w < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return 0;
-			return fail(p, p->handshaken ? TP_EXIT_IO : TP_EXIT_HANDSHAKE,
-			    "connection to %s failed: %s", p->peer, strerror(errno));
+		if (stash_empty(p)) {
+			w = write(p->fd, ptr, (size_t)n);
+			if (w < 0 && errno != EAGAIN && errno != EINTR)
+				return fail(p, conn_code(p), "connection to %s failed: %s", p->run->peer,
+				    strerror(errno));
+			if (w < 0)
+				w = 0;
 		}
+		if (w < n && p->absorb) {
+			if (stash_put(p, ptr + w, (size_t)(n - w)) < 0)
+				return fail(p, TP_EXIT_IO, "out of memory");
+			w = n;
+		}
+		if (w == 0)
+			return 0;
 		BIO_nread(p->net, &ptr, (int)w);
 	}
 	return 0;
@@ -131,8 +271,7 @@ pair_feed(struct pump *p)
 		}
 		if (errno == EAGAIN || errno == EINTR)
 			break;
-		return fail(p, p->handshaken ? TP_EXIT_IO : TP_EXIT_HANDSHAKE,
-		    "connection to %s failed: %s", p->peer, strerror(errno));
+		return fail(p, conn_code(p), "connection to %s failed: %s", p->run->peer, strerror(errno));
 	}
 	return total;
 }
@@ -140,39 +279,55 @@ pair_feed(struct pump *p)
 /* ---- outcomes shared by every call ---- */
 
 static int
-tls_failed(struct pump *p, enum tp_outcome o, const char *what, char *why)
+tls_failed(struct pump *p, enum tp_outcome o, const char *what, char *why, size_t whylen)
 {
 	if (o == TP_TRUNCATED) {
 		if (!p->handshaken)
 			return fail(p, TP_EXIT_HANDSHAKE, "handshake with %s failed: the connection was closed",
-			    p->peer);
-		if (p->notify_sent)
+			    p->run->peer);
+		if (p->st->close_notify_sent)
 			return fail(p, TP_EXIT_TRUNC, "connection truncated: %s closed it without close_notify "
 			    "after our close_notify was sent; %llu bytes arrived, the reply may be complete",
-			    p->peer, (unsigned long long)p->st->bytes_in);
+			    p->run->peer, (unsigned long long)p->st->bytes_in);
 		return fail(p, TP_EXIT_TRUNC, "connection truncated: %s closed it without close_notify "
-		    "after %llu bytes", p->peer, (unsigned long long)p->st->bytes_in);
+		    "after %llu bytes", p->run->peer, (unsigned long long)p->st->bytes_in);
 	}
 	if (!p->handshaken) {
-		tp_tls_failure(p->ssl, p->cfg, why, 256);
-		return fail(p, TP_EXIT_HANDSHAKE, "handshake with %s failed: %s", p->peer, why);
+		tp_tls_failure(p->ssl, p->cfg, why, whylen);
+		return fail(p, TP_EXIT_HANDSHAKE, "handshake with %s failed: %s", p->run->peer, why);
 	}
 	if (tp_tls_cert_alert(p->ssl)) {
-		tp_tls_failure(p->ssl, p->cfg, why, 256);
-		return fail(p, TP_EXIT_HANDSHAKE, "%s rejected the certificate: %s", p->peer, why);
+		tp_tls_failure(p->ssl, p->cfg, why, whylen);
+		return fail(p, TP_EXIT_HANDSHAKE, "%s rejected the certificate: %s", p->run->peer, why);
 	}
 	return fail(p, TP_EXIT_IO, "%s failed: %s", what, why);
 }
 
-static void
+static int
 handshake_done(struct pump *p)
 {
+	struct tp_run *run = p->run;
+	int v = SSL_version(p->ssl);
+
 	p->handshaken = true;
-	p->st->handshake_ms = tp_now_ms() - p->st->start_ms;
+	p->st->handshake_us = tp_now_us() - p->st->start_us;
+	p->tls12 = v < TLS1_3_VERSION;
+	snprintf(run->protocol, sizeof(run->protocol), "%s", SSL_get_version(p->ssl));
+	snprintf(run->cipher, sizeof(run->cipher), "%s", SSL_get_cipher_name(p->ssl));
+	tp_trace(run, "handshake done: %s %s in %.1f ms", run->protocol, run->cipher,
+	    (double)p->st->handshake_us / 1000.0);
 	if (p->cfg->verbose)
-		tp_tls_summary(p->ssl, p->peer);
+		tp_tls_summary(p->ssl, run);
+	/* the version decides what a rekey flag can mean: say so before any payload */
+	if (p->cfg->key_update_every && p->tls12)
+		return fail(p, TP_EXIT_USAGE, "--key-update-every needs TLS 1.3, and %s agreed on %s",
+		    run->peer, run->protocol);
+	if (p->cfg->renegotiate_every && !p->tls12)
+		return fail(p, TP_EXIT_USAGE, "--renegotiate-every needs TLS 1.2 (TLS 1.3 has no renegotiation), "
+		    "and %s agreed on %s", run->peer, run->protocol);
 	if (p->cfg->recv_only)
 		p->stdin_eof = true;	/* outbound ends right after the handshake */
+	return 0;
 }
 
 static int
@@ -182,8 +337,10 @@ write_out(struct pump *p, const unsigned char *b, size_t n)
 		ssize_t w = write(STDOUT_FILENO, b, n);
 
 		if (w < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR && !tp_signal_pending())
 				continue;
+			if (errno == EINTR)
+				return -1;	/* the loop reports the signal */
 			return fail(p, TP_EXIT_IO, "cannot write to stdout: %s", strerror(errno));
 		}
 		b += w;
@@ -192,24 +349,49 @@ write_out(struct pump *p, const unsigned char *b, size_t n)
 	return 0;
 }
 
-/* ---- inbound: SSL_read until nothing more is held anywhere ---- */
+/* ---- inbound: SSL_read until nothing complete is held anywhere ---- */
 
-/* Complete input that SSL_read can make progress on without the socket.
- * SSL_has_pending() alone would also count a partial record, which needs
- * the socket: after SSL_read said WANT_READ, what it holds is incomplete.
- * Anything else (an SSL_write that read records) leaves rd_want reset. */
+/* Input SSL_read can make progress on without the socket. SSL_has_pending()
+ * alone would also count a partial record, which needs the socket: after
+ * SSL_read said WANT_READ, what it holds is incomplete. A write resets
+ * rd_want, since a renegotiating SSL_write may read records. */
 static bool
 more_held(const struct pump *p)
 {
 	if (SSL_pending(p->ssl) > 0)
 		return true;
-	if (p->net && BIO_ctrl_pending(SSL_get_rbio(p->ssl)) > 0)
+	if (p->net && BIO_ctrl_pending(p->inner) > 0)
 		return true;	/* without AUTO_RETRY a ticket ends the call early */
 	return p->rd_want != TP_WANT_READ && SSL_has_pending(p->ssl);
 }
 
+static bool
+rekey_due(const struct pump *p)
+{
+	uint64_t every = p->tls12 ? p->cfg->renegotiate_every : p->cfg->key_update_every;
+
+	return p->usr1 || (every && p->st->bytes_in + p->st->bytes_out - p->rekey_mark >= every);
+}
+
+static int read_loop(struct pump *p);
+
+/* Reads never block the loop: with -b the socket is blocking for SSL_write
+ * only, since a blocking SSL_read stalls on a TLS 1.3 session ticket. */
 static int
 do_read(struct pump *p)
+{
+	int r;
+
+	if (p->cfg->blocking)
+		tp_net_set_blocking(p->fd, false);
+	r = read_loop(p);
+	if (p->cfg->blocking)
+		tp_net_set_blocking(p->fd, true);
+	return r;
+}
+
+static int
+read_loop(struct pump *p)
 {
 	char why[256];
 
@@ -219,23 +401,37 @@ do_read(struct pump *p)
 		if (p->net && (fed = pair_feed(p)) < 0)
 			return -1;
 		for (;;) {
-			int n;
+			int n, f;
 			enum tp_outcome o;
 
+			/* answers to what SSL_read reads (KeyUpdate, alerts, a
+			 * renegotiation's messages) never wait on a full socket */
+			p->absorb = true;
+			if (p->net && pair_flush(p) < 0)
+				return -1;
 			ERR_clear_error();
 			n = SSL_read(p->ssl, p->buf, CHUNK);
-			if (pair_flush(p) < 0)
+			p->st->ssl_read_calls++;
+			f = pair_flush(p);
+			p->absorb = false;
+			if (f < 0)
 				return -1;
-			if (!p->handshaken && SSL_is_init_finished(p->ssl))
-				handshake_done(p);
+			if (!p->handshaken && SSL_is_init_finished(p->ssl) && handshake_done(p) < 0)
+				return -1;
 			if (n > 0) {
+				tp_trace(p->run, "SSL_read(%d) = %d", CHUNK, n);
 				p->st->bytes_in += (uint64_t)n;
 				p->last_io = tp_now_ms();
 				if (!p->cfg->send_only && write_out(p, p->buf, (size_t)n) < 0)
 					return -1;
+				if (rekey_due(p)) {
+					p->rd_want = TP_DONE;	/* more may be held: come back */
+					return 0;
+				}
 				continue;
 			}
 			o = tp_tls_outcome(p->ssl, n, why, sizeof(why));
+			tp_trace(p->run, "SSL_read(%d) = %d%s", CHUNK, n, outcome_name(o));
 			p->rd_want = o;
 			if (o == TP_WANT_READ) {
 				p->st->want_read++;
@@ -252,7 +448,7 @@ do_read(struct pump *p)
 				p->st->peer_close_notify = true;
 				return 0;
 			}
-			return tls_failed(p, o, "reading from the connection", why);
+			return tls_failed(p, o, "reading from the connection", why, sizeof(why));
 		}
 		if (fed == 0)
 			return 0;
@@ -268,14 +464,13 @@ read_stdin(struct pump *p)
 	size_t cap = p->cfg->crlf ? CHUNK / 2 : CHUNK;
 	unsigned char *dst = p->o.in, *src = p->cfg->crlf ? p->o.in + CHUNK / 2 : p->o.in;
 	ssize_t r;
+	size_t n = 0;
 
 	do
 		r = read(STDIN_FILENO, src, cap);
 	while (r < 0 && errno == EINTR && !tp_signal_pending());
 	if (r <= 0 || !p->cfg->crlf)
 		return r;
-	size_t n = 0;
-
 	for (ssize_t i = 0; i < r; i++) {
 		if (src[i] == '\n' && !p->last_cr)
 			dst[n++] = '\r';
@@ -297,24 +492,13 @@ fill_from_stdin(struct pump *p)
 	}
 	if (r == 0) {
 		p->stdin_eof = true;
+		tp_trace(p->run, "stdin: EOF");
 		return 0;
 	}
 	p->o.off = 0;
 	p->o.len = (size_t)r;
 	p->last_io = tp_now_ms();
 	return 0;
-}
-
-/* Can the pending write be retried now? Only when what it asked for holds. */
-static bool
-write_ready(const struct pump *p, bool rd, bool wr)
-{
-	if (p->o.want == TP_DONE)
-		return true;
-	if (p->net)
-		return p->o.want == TP_WANT_WRITE ?
-		    BIO_ctrl_get_write_guarantee(SSL_get_wbio(p->ssl)) > 0 : rd;
-	return p->o.want == TP_WANT_WRITE ? wr : rd;
 }
 
 enum tp_outcome
@@ -330,6 +514,7 @@ tp_write_once(SSL *ssl, struct tp_out *o, size_t write_size, struct tp_stats *st
 		if (write_size && len > write_size)
 			len = write_size;
 	}
+	o->last = len;
 	ERR_clear_error();
 	n = SSL_write(ssl, o->in + o->off, (int)len);
 	st->ssl_write_calls++;
@@ -340,6 +525,7 @@ tp_write_once(SSL *ssl, struct tp_out *o, size_t write_size, struct tp_stats *st
 		st->bytes_out += (uint64_t)n;
 		o->call = 0;
 		o->want = TP_DONE;
+		o->done = (size_t)n;
 		if (o->off == o->len)
 			o->off = o->len = 0;
 		return TP_DONE;
@@ -356,29 +542,93 @@ tp_write_once(SSL *ssl, struct tp_out *o, size_t write_size, struct tp_stats *st
 	return r;
 }
 
+/* Can the pending write be retried now? Only when what it asked for holds. */
+static bool
+write_ready(const struct pump *p, bool rd, bool wr)
+{
+	if (p->o.want == TP_DONE)
+		return true;
+	if (p->net)
+		return p->o.want == TP_WANT_WRITE ? BIO_ctrl_get_write_guarantee(p->inner) > 0 : rd;
+	return p->o.want == TP_WANT_WRITE ? wr : rd;
+}
+
+/* New writes wait while a handshake runs (the read side drives it), while
+ * the stash holds ciphertext, or while a rekey is due; a pending one goes on. */
+static bool
+write_allowed(const struct pump *p)
+{
+	if (p->o.want != TP_DONE)
+		return true;
+	return !SSL_in_init(p->ssl) && stash_empty(p) && !(p->handshaken && rekey_due(p) && !p->in_done &&
+	    !p->st->close_notify_sent);
+}
+
 static int
-do_write(struct pump *p)
+do_write(struct pump *p, bool rd, bool wr)
 {
 	char why[256];
 
-	while (p->o.off < p->o.len) {
+	while (p->o.off < p->o.len && write_allowed(p) && write_ready(p, rd, wr)) {
+		bool retry = p->o.call != 0;
+		const void *ptr = p->o.in + p->o.off;
 		enum tp_outcome r = tp_write_once(p->ssl, &p->o, p->cfg->write_size, p->st, why, sizeof(why));
 
 		p->rd_want = TP_DONE;	/* a renegotiating write may have read records */
+		if (p->cfg->trace) {
+			if (r == TP_DONE)
+				tp_trace(p->run, "SSL_write(%p, %zu) = %zu%s%s", ptr, p->o.last, p->o.done,
+				    p->o.done < p->o.last ? " partial" : "", retry ? " (identical retry)" : "");
+			else
+				tp_trace(p->run, "SSL_write(%p, %zu) = -1%s%s", ptr, p->o.last, outcome_name(r),
+				    retry ? " (identical retry)" : "");
+		}
 		if (pair_flush(p) < 0)
 			return -1;
 		if (r == TP_DONE) {
 			p->last_io = tp_now_ms();
 			continue;
 		}
-		if (r == TP_WANT_READ || r == TP_WANT_WRITE) {
-			/* the flush above may have emptied the pair: the retry is
-			 * due now, and no socket event would announce it */
-			if (write_ready(p, false, false))
-				continue;
+		if (r != TP_WANT_READ && r != TP_WANT_WRITE)
+			return tls_failed(p, r, "writing to the connection", why, sizeof(why));
+		/* the flush above may have emptied the pair: then the retry is
+		 * due now, and no socket event would announce it */
+		rd = wr = false;
+	}
+	return 0;
+}
+
+/* SSL_read is about to run while a write is pending: complete the write by
+ * its identical retry, its ciphertext absorbed into the stash. */
+static int
+absorb_pending(struct pump *p)
+{
+	char why[256];
+
+	while (p->o.want == TP_WANT_WRITE) {
+		const void *ptr = p->o.in + p->o.off;
+		enum tp_outcome r;
+		int f;
+
+		p->absorb = true;
+		if (p->net && pair_flush(p) < 0)
+			return -1;
+		r = tp_write_once(p->ssl, &p->o, p->cfg->write_size, p->st, why, sizeof(why));
+		f = pair_flush(p);
+		p->absorb = false;
+		if (f < 0)
+			return -1;
+		if (p->cfg->trace)
+			tp_trace(p->run, "SSL_write(%p, %zu) = %s%zu (identical retry, absorbed: the peer's data is waiting)",
+			    ptr, p->o.last, r == TP_DONE ? "" : "-1", r == TP_DONE ? p->o.done : 0);
+		if (r == TP_DONE) {
+			p->last_io = tp_now_ms();
 			return 0;
 		}
-		return tls_failed(p, r, "writing to the connection", why);
+		if (r != TP_WANT_WRITE)
+			return r == TP_WANT_READ ? 0 : tls_failed(p, r, "writing to the connection", why, sizeof(why));
+		if (p->net == NULL)
+			return 0;	/* cannot happen: the socket BIO absorbs everything */
 	}
 	return 0;
 }
@@ -398,16 +648,61 @@ send_notify(struct pump *p)
 	if (pair_flush(p) < 0)
 		return -1;
 	if (r >= 0) {
-		p->notify_sent = true;
+		tp_trace(p->run, "SSL_shutdown() = %d: close_notify sent", r);
+		p->st->close_notify_sent = true;
 		p->sd_want = TP_DONE;
 		return 0;
 	}
 	o = tp_tls_outcome(p->ssl, r, why, sizeof(why));
+	tp_trace(p->run, "SSL_shutdown() = %d%s", r, outcome_name(o));
 	if (o == TP_WANT_WRITE || o == TP_WANT_READ) {
 		p->sd_want = o;
 		return 0;
 	}
-	return tls_failed(p, o, "sending close_notify", why);
+	return tls_failed(p, o, "sending close_notify", why, sizeof(why));
+}
+
+/* ---- rekeying: TLS 1.3 key update, TLS 1.2 renegotiation ---- */
+
+static int
+rekey(struct pump *p, const char *why)
+{
+	int ok;
+
+	if (p->tls12) {
+		if (p->cfg->no_reneg) {
+			tp_warn("%s: no renegotiation (--no-renegotiation)", why);
+			return 0;
+		}
+		ok = SSL_renegotiate(p->ssl);
+	} else {
+		ok = SSL_key_update(p->ssl, SSL_KEY_UPDATE_REQUESTED);
+	}
+	ERR_clear_error();
+	if (ok != 1) {
+		tp_warn("%s: OpenSSL refused to start a %s now", why, p->tls12 ? "renegotiation" : "key update");
+		return 0;
+	}
+	p->st->rekeys++;
+	p->rekey_mark = p->st->bytes_in + p->st->bytes_out;
+	tp_trace(p->run, "%s: %s started", why, p->tls12 ? "renegotiation" : "key update");
+	/* pushed out by the read side, even when this side only receives */
+	return do_read(p);
+}
+
+static int
+maybe_rekey(struct pump *p)
+{
+	if (!p->handshaken || p->in_done || p->st->close_notify_sent || !rekey_due(p))
+		return 0;
+	/* SSL_key_update refuses while a write is pending; one handshake at a time */
+	if (p->o.want != TP_DONE || SSL_in_init(p->ssl) || SSL_renegotiate_pending(p->ssl))
+		return 0;
+	if (p->usr1) {
+		p->usr1 = false;
+		return rekey(p, "SIGUSR1");
+	}
+	return rekey(p, p->tls12 ? "--renegotiate-every" : "--key-update-every");
 }
 
 /* ---- the end: never close() with data the peer has not had ---- */
@@ -417,11 +712,11 @@ linger(struct pump *p)
 {
 	long end = tp_now_ms() + LINGER_MS;
 
-	while (pair_unflushed(p) && tp_now_ms() < end) {
+	while ((pair_unflushed(p) || !stash_empty(p)) && tp_now_ms() < end) {
 		fd_set w;
 		struct timeval tv = { 0, 50000 };
 
-		if (pair_flush(p) < 0 || !pair_unflushed(p))
+		if (pair_flush(p) < 0 || (!pair_unflushed(p) && stash_empty(p)))
 			break;
 		FD_ZERO(&w);
 		FD_SET(p->fd, &w);
@@ -447,81 +742,107 @@ linger(struct pump *p)
 	}
 }
 
-/* ---- the loop ---- */
-
-static int
+static void
 on_signal(struct pump *p, int sig)
 {
-	if (p->handshaken && !p->notify_sent) {
+	if (p->handshaken && !p->st->close_notify_sent) {
 		tp_net_set_blocking(p->fd, false);
 		ERR_clear_error();
 		if (SSL_shutdown(p->ssl) >= 0)
-			p->notify_sent = true;
+			p->st->close_notify_sent = true;
 		pair_flush(p);
 	}
-	tp_warn("interrupted by signal %d (%s)", sig, strsignal(sig));
-	p->exit = 128 + sig;
-	return -1;
+	fail(p, 128 + sig, "interrupted by signal %d (%s)", sig, strsignal(sig));
 }
 
-/* Decide what the directions' states mean now. Returns 1 when finished. */
+/* What the directions' states mean now. Returns 1 when finished. */
 static int
 settle(struct pump *p)
 {
-	if (p->out == OUT_OPEN && p->stdin_eof && p->o.off == p->o.len && p->handshaken) {
+	if (p->out == OUT_OPEN && p->stdin_eof && p->o.len == 0 && p->handshaken) {
 		p->out = OUT_EOF;
 		if (p->cfg->on_eof == TP_EOF_WAIT)
 			p->out = OUT_DONE;
 	}
-	if (p->out == OUT_EOF && !p->notify_sent) {
-		if (p->sd_want == TP_DONE && send_notify(p) < 0)
+	if (p->out == OUT_EOF && !p->st->close_notify_sent) {
+		if (p->sd_want == TP_DONE && !SSL_in_init(p->ssl) && send_notify(p) < 0)
 			return -1;
-		if (p->notify_sent)
+		if (p->st->close_notify_sent)
 			p->out = OUT_DONE;
 	}
-	if (p->out == OUT_DONE && p->notify_sent && p->cfg->on_eof == TP_EOF_EXIT)
+	if (p->out == OUT_DONE && p->st->close_notify_sent && p->cfg->on_eof == TP_EOF_EXIT)
 		return 1;
 	if (p->in_done) {
-		if (p->out != OUT_DONE && !stdin_is_tty())
-			return 0;	/* the peer half-closed: it still gets the rest of stdin */
-		if (!p->notify_sent && p->o.off == p->o.len) {
-			if (p->sd_want == TP_DONE && send_notify(p) < 0)
+		/* the peer half-closed: it still gets the rest of stdin, unless a
+		 * person at a terminal is typing to a server that hung up */
+		if (p->out != OUT_DONE && isatty(STDIN_FILENO) != 1)
+			return 0;
+		if (!p->st->close_notify_sent && p->o.len == 0) {
+			/* SSL_shutdown inside a handshake sends nothing: wait for its end */
+			if (p->sd_want == TP_DONE && !SSL_in_init(p->ssl) && send_notify(p) < 0)
 				return -1;
-			if (!p->notify_sent)
+			if (!p->st->close_notify_sent)
 				return 0;
 		}
-		return p->notify_sent ? 1 : 0;
+		return p->st->close_notify_sent ? 1 : 0;
 	}
 	return 0;
 }
 
-int
-tp_pump(SSL *ssl, int fd, const struct tp_config *cfg, const char *peer, long deadline,
-    struct tp_stats *st)
+static long
+next_wait(struct pump *p, long now)
 {
-	struct pump p = { .ssl = ssl, .fd = fd, .cfg = cfg, .peer = peer, .st = st,
+	long wait = -1;
+
+	if (!p->handshaken && p->deadline > 0)
+		wait = p->deadline - now;
+	if (p->cfg->idle_timeout_ms > 0) {
+		long left = p->last_io + p->cfg->idle_timeout_ms - now;
+
+		if (wait < 0 || left < wait)
+			wait = left;
+	}
+	if (p->cfg->progress && p->run->progress_tty && (wait < 0 || wait > 500))
+		wait = 500;
+	/* something complete held inside OpenSSL must not wait on select() */
+	if (!p->in_done && more_held(p))
+		wait = 0;
+	/* a pair with room again is a pending write's signal: no fd reports it */
+	if (p->net && p->o.want == TP_WANT_WRITE && write_allowed(p) &&
+	    BIO_ctrl_get_write_guarantee(p->inner) > 0)
+		wait = 0;
+	return wait < 0 ? -1 : wait;
+}
+
+int
+tp_pump(SSL *ssl, int fd, struct tp_run *run, long deadline)
+{
+	const struct tp_config *cfg = run->cfg;
+	struct pump p = { .ssl = ssl, .fd = fd, .run = run, .cfg = cfg, .st = &run->st,
 	    .o.want = TP_DONE, .rd_want = TP_DONE, .sd_want = TP_DONE, .deadline = deadline };
-	int rc = 0;
+	bool rd = true, wr = false, in_ready = false;	/* the handshake starts in the first SSL_read */
 
 	p.o.in = malloc(CHUNK);
 	p.buf = malloc(CHUNK);
 	if (p.o.in == NULL || p.buf == NULL) {
-		free(p.o.in);
-		free(p.buf);
-		tp_warn("out of memory");
-		return TP_EXIT_IO;
+		fail(&p, TP_EXIT_IO, "out of memory");
+		goto out;
 	}
 	if (cfg->io == TP_IO_PAIR) {
-		BIO *inner;
-
-		if (BIO_new_bio_pair(&inner, PAIR_SIZE, &p.net, PAIR_SIZE) != 1) {
-			tp_warn("cannot create a BIO pair");
-			rc = TP_EXIT_IO;
+		if (BIO_new_bio_pair(&p.inner, PAIR_SIZE, &p.net, PAIR_SIZE) != 1) {
+			fail(&p, TP_EXIT_IO, "cannot create a BIO pair");
 			goto out;
 		}
-		SSL_set_bio(ssl, inner, inner);
+		SSL_set_bio(ssl, p.inner, p.inner);
 	} else {
-		SSL_set_fd(ssl, fd);
+		BIO *rb = BIO_new_socket(fd, BIO_NOCLOSE), *wb = rb ? sock_wbio(&p) : NULL;
+
+		if (wb == NULL) {
+			BIO_free(rb);
+			fail(&p, TP_EXIT_IO, "cannot set up the socket BIOs");
+			goto out;
+		}
+		SSL_set_bio(ssl, rb, wb);
 	}
 	if (cfg->blocking) {
 		struct timeval tv = { 1, 0 };
@@ -532,41 +853,36 @@ tp_pump(SSL *ssl, int fd, const struct tp_config *cfg, const char *peer, long de
 		tp_net_set_blocking(fd, true);
 	}
 	p.last_io = tp_now_ms();
-	/* the handshake starts inside the first SSL_read: nothing waits on stdin */
-	bool rd = true, wr = false, in_ready = false;
 
 	for (;;) {
 		int sig = tp_signal_pending();
-
+		if (tp_usr1_pending())
+			p.usr1 = true;
 		if (sig) {
 			on_signal(&p, sig);
 			break;
 		}
-		/* inbound: whenever the socket had something, or a read waits on writable */
-		if (!p.in_done && (rd || (p.rd_want == TP_WANT_WRITE && wr) || more_held(&p))) {
-			if (cfg->blocking && !p.net)
-				tp_net_set_blocking(fd, false);	/* reads never block the loop */
-			int r = do_read(&p);
-
-			if (cfg->blocking && !p.net)
-				tp_net_set_blocking(fd, true);
-			if (r < 0)
+		if (run->exit_code)
+			break;
+		if (!p.in_done && (rd || (p.rd_want == TP_WANT_WRITE && wr) || more_held(&p)) &&
+		    p.stash.len - p.stash.off < STASH_READ_LIMIT) {
+			if (absorb_pending(&p) < 0 || do_read(&p) < 0)
 				break;
 		}
-		/* outbound: stdin only when the last chunk is gone */
-		if (in_ready && p.o.off == p.o.len && p.out == OUT_OPEN && !p.stdin_eof && p.handshaken &&
+		/* stdin only when the last chunk is gone */
+		if (in_ready && p.o.len == 0 && p.out == OUT_OPEN && !p.stdin_eof && p.handshaken &&
 		    fill_from_stdin(&p) < 0)
 			break;
-		/* hold writes while a renegotiation runs: the read side drives it */
-		if (p.o.off < p.o.len && p.handshaken && !(SSL_in_init(ssl) && p.o.want == TP_DONE) &&
-		    write_ready(&p, rd, wr) && do_write(&p) < 0)
+		if (p.handshaken && do_write(&p, rd, wr) < 0)
 			break;
-		if (p.sd_want != TP_DONE && (p.net ? true : (p.sd_want == TP_WANT_WRITE ? wr : rd))) {
+		if (p.sd_want != TP_DONE && (p.net || (p.sd_want == TP_WANT_WRITE ? wr : rd))) {
 			p.sd_want = TP_DONE;
-			p.notify_sent = false;
 			if (send_notify(&p) < 0)
 				break;
 		}
+		if (maybe_rekey(&p) < 0)
+			break;
+
 		int s = settle(&p);
 
 		if (s < 0)
@@ -575,70 +891,65 @@ tp_pump(SSL *ssl, int fd, const struct tp_config *cfg, const char *peer, long de
 			linger(&p);
 			break;
 		}
+		tp_progress(run, false);
 
 		/* what to wait for */
 		fd_set rs, ws;
-		int maxfd = fd;
-		long now = tp_now_ms(), wait = -1;
+		long now = tp_now_ms(), wait;
 		struct timeval tv;
 
+		if (!p.handshaken && p.deadline > 0 && now >= p.deadline) {
+			fail(&p, TP_EXIT_TIMEOUT, "timed out: no TLS handshake with %s within %ld s", run->peer,
+			    cfg->timeout_ms / 1000);
+			break;
+		}
+		if (cfg->idle_timeout_ms > 0 && now - p.last_io >= cfg->idle_timeout_ms) {
+			fail(&p, TP_EXIT_TIMEOUT, "timed out: no data for %ld s (--idle-timeout)",
+			    cfg->idle_timeout_ms / 1000);
+			break;
+		}
 		FD_ZERO(&rs);
 		FD_ZERO(&ws);
-		if ((!p.in_done && !p.sock_eof && (!p.net || BIO_ctrl_get_write_guarantee(p.net) > 0)) ||
+		/* the socket's input, unless a held handshake record would wake us for nothing */
+		if ((!p.in_done && !p.sock_eof && p.stash.len - p.stash.off < STASH_READ_LIMIT &&
+		    (!p.net || BIO_ctrl_get_write_guarantee(p.net) > 0)) ||
 		    p.o.want == TP_WANT_READ || p.sd_want == TP_WANT_READ)
 			FD_SET(fd, &rs);
-		if (p.net ? pair_unflushed(&p) :
-		    (p.o.want == TP_WANT_WRITE || p.rd_want == TP_WANT_WRITE || p.sd_want == TP_WANT_WRITE))
+		if (!stash_empty(&p) || (p.net ? pair_unflushed(&p) :
+		    (p.o.want == TP_WANT_WRITE || p.rd_want == TP_WANT_WRITE || p.sd_want == TP_WANT_WRITE)))
 			FD_SET(fd, &ws);
-		if (p.o.off == p.o.len && p.out == OUT_OPEN && !p.stdin_eof && p.handshaken) {
+		if (p.o.len == 0 && p.out == OUT_OPEN && !p.stdin_eof && p.handshaken)
 			FD_SET(STDIN_FILENO, &rs);
-		}
-		if (!p.handshaken && p.deadline > 0) {
-			if (now >= p.deadline) {
-				fail(&p, TP_EXIT_TIMEOUT, "timed out: no TLS handshake with %s within %ld s",
-				    peer, cfg->timeout_ms / 1000);
-				break;
-			}
-			wait = p.deadline - now;
-		}
-		if (cfg->idle_timeout_ms > 0) {
-			long left = p.last_io + cfg->idle_timeout_ms - now;
-
-			if (left <= 0) {
-				fail(&p, TP_EXIT_TIMEOUT, "timed out: idle for %ld s", cfg->idle_timeout_ms / 1000);
-				break;
-			}
-			if (wait < 0 || left < wait)
-				wait = left;
-		}
-		/* something still held inside OpenSSL must not wait on select() */
-		if (!p.in_done && more_held(&p))
-			wait = 0;
+		wait = next_wait(&p, now);
 		if (wait >= 0) {
 			tv.tv_sec = wait / 1000;
 			tv.tv_usec = (wait % 1000) * 1000;
 		}
-		int n = select(maxfd + 1, &rs, &ws, NULL, wait >= 0 ? &tv : NULL);
+		int n = select(fd + 1, &rs, &ws, NULL, wait >= 0 ? &tv : NULL);
 
 		if (n < 0) {
-			if (errno == EINTR) {
-				rd = wr = in_ready = false;
+			rd = wr = in_ready = false;
+			if (errno == EINTR)
 				continue;
-			}
 			fail(&p, TP_EXIT_IO, "select: %s", strerror(errno));
 			break;
 		}
 		rd = FD_ISSET(fd, &rs);
 		wr = FD_ISSET(fd, &ws);
 		in_ready = FD_ISSET(STDIN_FILENO, &rs);
-		if (p.net && wr && pair_flush(&p) < 0)
+		if (cfg->trace && n > 0)
+			tp_trace(run, "select: %s%s%s", rd ? "socket readable " : "", wr ? "socket writable " : "",
+			    in_ready ? "stdin readable" : "");
+		if (wr && pair_flush(&p) < 0)
 			break;
 	}
-	rc = p.exit;
 out:
+	tp_progress(run, true);
+	SSL_set_bio(ssl, NULL, NULL);	/* our BIO method must outlive its BIOs */
+	BIO_meth_free(p.wmeth);
+	BIO_free(p.net);
 	free(p.o.in);
 	free(p.buf);
-	if (p.net)
-		BIO_free(p.net);
-	return rc;
+	free(p.stash.buf);
+	return run->exit_code;
 }

@@ -5,9 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "tlspipe.h"
@@ -19,7 +23,9 @@ struct tp_tls_note {
 	char presented[256];	/* names in the leaf, for a name mismatch */
 	int alert_recv;		/* last alert received (description), -1 none */
 	int alert_sent;
-	const struct tp_config *cfg;
+	bool pinned;		/* the leaf matched a --pin */
+	char pin_seen[96];	/* the leaf's pin when none matched */
+	struct tp_run *run;
 };
 
 static int note_index = -1;
@@ -232,9 +238,168 @@ load_identity(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errle
 	return 0;
 }
 
-SSL_CTX *
-tp_tls_context(const struct tp_config *cfg, char *err, size_t errlen)
+/* curl's pin format: sha256// + base64 of the SHA-256 of the DER public key */
+static int
+pin_of(EVP_PKEY *key, char *out, size_t outlen)
 {
+	unsigned char *der = NULL, md[SHA256_DIGEST_LENGTH], b64[64];
+	int len = i2d_PUBKEY(key, &der);
+
+	if (len <= 0)
+		return -1;
+	SHA256(der, (size_t)len, md);
+	OPENSSL_free(der);
+	EVP_EncodeBlock(b64, md, sizeof(md));
+	snprintf(out, outlen, "sha256//%s", (const char *)b64);
+	return 0;
+}
+
+int
+tp_tls_pin_check(const char *pin)
+{
+	unsigned char md[64];
+	const char *b = pin + 8;
+
+	/* 32 bytes of SHA-256 are 44 base64 characters ending in '=' */
+	if (strncmp(pin, "sha256//", 8) != 0 || strlen(b) != 44 || b[43] != '=' ||
+	    strspn(b, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != 44)
+		return -1;
+	return EVP_DecodeBlock(md, (const unsigned char *)b, 44) == 33 ? 0 : -1;
+}
+
+static int
+pin_verify(X509_STORE_CTX *xs, void *arg)
+{
+	struct tp_run *run = arg;
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tp_tls_note *n = ssl ? note_of(ssl) : NULL;
+	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+	char seen[96] = "";
+
+	if (leaf && pin_of(X509_get0_pubkey(leaf), seen, sizeof(seen)) == 0)
+		for (int i = 0; i < run->cfg->npins; i++)
+			if (strcmp(seen, run->cfg->pins[i]) == 0) {
+				if (n)
+					n->pinned = true;
+				tp_trace(run, "pin matched: %s", seen);
+				return 1;
+			}
+	if (n)
+		snprintf(n->pin_seen, sizeof(n->pin_seen), "%s", seen[0] ? seen : "(no key)");
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
+/* -l without --cert: a fresh P-256 key and a self-signed certificate, made in
+ * memory; clients check it by the pin printed in the listening line. */
+static int
+ephemeral_identity(SSL_CTX *ctx, struct tp_run *run, char *err, size_t errlen)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *name;
+	unsigned char serial[16];
+	BIGNUM *bn = NULL;
+	int ok = 0;
+
+	if (key == NULL || x == NULL || RAND_bytes(serial, sizeof(serial)) != 1)
+		goto out;
+	serial[0] &= 0x7f;
+	bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	name = X509_get_subject_name(x);
+	if (bn == NULL || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) ||
+	    !X509_set_version(x, 2) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(x), 7L * 24 * 3600) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"tlspipe ephemeral",
+	    -1, -1, 0) ||
+	    !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, key) ||
+	    !X509_sign(x, key, EVP_sha256()) ||
+	    SSL_CTX_use_certificate(ctx, x) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
+	    pin_of(key, run->pin, sizeof(run->pin)) != 0)
+		goto out;
+	ok = 1;
+out:
+	BN_free(bn);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	if (!ok)
+		errfmt(err, errlen, "cannot make an ephemeral certificate");
+	return ok ? 0 : -1;
+}
+
+static void
+keylog_cb(const SSL *ssl, const char *line)
+{
+	struct tp_tls_note *n = note_of((SSL *)ssl);
+	struct iovec iov[2] = { { (void *)line, strlen(line) }, { "\n", 1 } };
+
+	if (n && n->run->keylog_fd >= 0 && writev(n->run->keylog_fd, iov, 2) < 0)
+		tp_warn("--keylog: %s", strerror(errno));
+}
+
+static const char *
+hs_name(int type)
+{
+	switch (type) {
+	case 0: return "HelloRequest";
+	case 1: return "ClientHello";
+	case 2: return "ServerHello";
+	case 4: return "NewSessionTicket";
+	case 8: return "EncryptedExtensions";
+	case 11: return "Certificate";
+	case 12: return "ServerKeyExchange";
+	case 13: return "CertificateRequest";
+	case 14: return "ServerHelloDone";
+	case 15: return "CertificateVerify";
+	case 16: return "ClientKeyExchange";
+	case 20: return "Finished";
+	case 24: return "KeyUpdate";
+	default: return "handshake message";
+	}
+}
+
+/* Every handshake message and alert, for --trace and to count the peer's rekeys. */
+static void
+msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl, void *arg)
+{
+	struct tp_tls_note *n = note_of(ssl);
+	const unsigned char *b = buf;
+
+	(void)version; (void)arg;
+	if (n == NULL || len < 1)
+		return;
+	if (type == SSL3_RT_HANDSHAKE) {
+		bool after = n->run->st.handshake_us >= 0;
+
+		if (!write_p && after && (b[0] == 24 || b[0] == 0 || (b[0] == 1 && SSL_is_server(ssl))))
+			n->run->st.peer_rekeys++;
+		tp_trace(n->run, "%s %s%s%s", write_p ? "sent" : "received", hs_name(b[0]),
+		    b[0] == 24 && len >= 5 ? (b[4] ? " (update requested)" : " (update not requested)") : "",
+		    after && b[0] != 4 && b[0] != 24 ? " (renegotiation)" : "");
+	} else if (type == SSL3_RT_ALERT && len >= 2) {
+		tp_trace(n->run, "alert %s: %s %s", write_p ? "sent" : "received",
+		    b[0] == 1 ? "warning" : "fatal", SSL_alert_desc_string_long(b[1]));
+	}
+}
+
+static SSL_CTX *context(struct tp_run *run, char *err, size_t errlen);
+
+SSL_CTX *
+tp_tls_context(struct tp_run *run)
+{
+	char err[1024];
+	SSL_CTX *ctx = context(run, err, sizeof(err));
+
+	if (ctx == NULL)
+		tp_fail(run, TP_EXIT_USAGE, "%s", err);
+	return ctx;
+}
+
+static SSL_CTX *
+context(struct tp_run *run, char *err, size_t errlen)
+{
+	const struct tp_config *cfg = run->cfg;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
 	long mode;
 
@@ -291,7 +456,33 @@ tp_tls_context(const struct tp_config *cfg, char *err, size_t errlen)
 
 	if (cfg->cert && load_identity(ctx, cfg, err, errlen) != 0)
 		goto fail;
+	if (cfg->listen && !cfg->cert && ephemeral_identity(ctx, run, err, errlen) != 0)
+		goto fail;
+	if (cfg->no_reneg)
+		SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	if (cfg->allow_client_reneg)
+		SSL_CTX_set_options(ctx, SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
+	if (run->keylog_fd >= 0)
+		SSL_CTX_set_keylog_callback(ctx, keylog_cb);
+	SSL_CTX_set_msg_callback(ctx, msg_cb);
 
+	if (cfg->listen && cfg->verify_client) {
+		STACK_OF(X509_NAME) *names;
+
+		if (check_file("--cafile", cfg->cafile, err, errlen))
+			goto fail;
+		names = SSL_load_client_CA_file(cfg->cafile);
+		if (names == NULL || SSL_CTX_load_verify_locations(ctx, cfg->cafile, NULL) != 1) {
+			char what[512];
+
+			sk_X509_NAME_pop_free(names, X509_NAME_free);
+			snprintf(what, sizeof(what), "--cafile %s: no certificate could be loaded", cfg->cafile);
+			errfmt(err, errlen, what);
+			goto fail;
+		}
+		SSL_CTX_set_client_CA_list(ctx, names);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	}
 	if (!cfg->listen) {
 		if (cfg->cafile && check_file("--cafile", cfg->cafile, err, errlen))
 			goto fail;
@@ -311,6 +502,9 @@ tp_tls_context(const struct tp_config *cfg, char *err, size_t errlen)
 			goto fail;
 		}
 		SSL_CTX_set_verify(ctx, cfg->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, verify_cb);
+		/* a pin replaces the chain and name checks, inside the handshake */
+		if (cfg->npins > 0)
+			SSL_CTX_set_cert_verify_callback(ctx, pin_verify, run);
 	}
 	SSL_CTX_set_info_callback(ctx, info_cb);
 	return ctx;
@@ -328,19 +522,20 @@ is_ip(const char *s)
 }
 
 SSL *
-tp_tls_session(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errlen)
+tp_tls_session(SSL_CTX *ctx, struct tp_run *run)
 {
+	const struct tp_config *cfg = run->cfg;
 	SSL *ssl = SSL_new(ctx);
 	struct tp_tls_note *n = calloc(1, sizeof(*n));
 
 	if (ssl == NULL || n == NULL) {
 		free(n);
 		SSL_free(ssl);
-		errfmt(err, errlen, "cannot create a TLS session");
+		tp_fail(run, TP_EXIT_IO, "cannot create a TLS session");
 		return NULL;
 	}
 	n->alert_recv = n->alert_sent = -1;
-	n->cfg = cfg;
+	n->run = run;
 	SSL_set_ex_data(ssl, note_index, n);
 
 	if (cfg->listen) {
@@ -362,7 +557,7 @@ tp_tls_session(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errl
 	SSL_set_connect_state(ssl);
 	return ssl;
 bad:
-	snprintf(err, errlen, "--servername %s: not usable as a host name", name);
+	tp_fail(run, TP_EXIT_USAGE, "--servername %s: not usable as a host name", name);
 	SSL_free(ssl);
 	ERR_clear_error();
 	return NULL;
@@ -383,6 +578,7 @@ tp_tls_outcome(SSL *ssl, int ret, char *why, size_t whylen)
 	case SSL_ERROR_WANT_WRITE:
 		return TP_WANT_WRITE;
 	case SSL_ERROR_ZERO_RETURN:
+		snprintf(why, whylen, "the peer closed the connection (close_notify)");
 		return TP_CLOSED;
 	case SSL_ERROR_SYSCALL:
 		if (q == 0) {
@@ -443,7 +639,10 @@ tp_tls_failure(SSL *ssl, const struct tp_config *cfg, char *why, size_t whylen)
 	char base[256];
 
 	snprintf(base, sizeof(base), "%s", why);
-	if (n && n->verify_err != X509_V_OK) {
+	if (n && n->pin_seen[0]) {
+		snprintf(why, whylen, "pin mismatch: expected %s%s, the server presented %s", cfg->pins[0],
+		    cfg->npins > 1 ? " (or another --pin)" : "", n->pin_seen);
+	} else if (n && n->verify_err != X509_V_OK) {
 		const char *name = cfg->servername ? cfg->servername : cfg->host;
 
 		if (n->verify_err == X509_V_ERR_HOSTNAME_MISMATCH || n->verify_err == X509_V_ERR_IP_ADDRESS_MISMATCH)
@@ -462,26 +661,57 @@ tp_tls_failure(SSL *ssl, const struct tp_config *cfg, char *why, size_t whylen)
 	}
 }
 
-void
-tp_tls_summary(SSL *ssl, const char *peer)
+static void
+asn1_date(const ASN1_TIME *t, char *buf, size_t len)
 {
-	X509 *x = SSL_get_peer_certificate(ssl);
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(t, &tm) != 1 || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, len, "?");
+}
+
+/* -v: what a person checks first when a TLS server misbehaves */
+void
+tp_tls_summary(SSL *ssl, const struct tp_run *run)
+{
+	const struct tp_config *cfg = run->cfg;
+	struct tp_tls_note *n = note_of(ssl);
+	X509 *x = SSL_get1_peer_certificate(ssl);
 	const unsigned char *alpn = NULL;
 	unsigned int alpnlen = 0;
 	long vr = SSL_get_verify_result(ssl);
+	const char *who = cfg->listen ? "client" : "server";
 
 	SSL_get0_alpn_selected(ssl, &alpn, &alpnlen);
-	fprintf(stderr, "tlspipe: connected to %s: %s, %s%s%.*s%s\n", peer, SSL_get_version(ssl),
-	    SSL_get_cipher_name(ssl), alpnlen ? ", ALPN " : "", (int)alpnlen, alpnlen ? (const char *)alpn : "",
-	    SSL_session_reused(ssl) ? ", resumed" : "");
+	tp_warn("connected %s %s", cfg->listen ? "from" : "to", run->peer);
+	tp_warn("protocol %s, cipher %s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+	if (alpnlen)
+		tp_warn("ALPN %.*s", (int)alpnlen, (const char *)alpn);
+	else if (cfg->alpn)
+		tp_warn("ALPN: none agreed");
 	if (x) {
-		char subj[256], iss[256];
+		char subj[256], iss[256], nb[40], na[40], pin[96] = "";
+		int days = 0, secs = 0;
 
 		X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof(subj));
 		X509_NAME_oneline(X509_get_issuer_name(x), iss, sizeof(iss));
-		fprintf(stderr, "tlspipe: certificate: subject %s, issuer %s\n", subj, iss);
+		asn1_date(X509_get0_notBefore(x), nb, sizeof(nb));
+		asn1_date(X509_get0_notAfter(x), na, sizeof(na));
+		ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x));
+		pin_of(X509_get0_pubkey(x), pin, sizeof(pin));
+		tp_warn("%s certificate: subject %s", who, subj);
+		tp_warn("issuer %s", iss);
+		tp_warn("valid from %s until %s (%d days left)", nb, na, days);
+		tp_warn("pin %s", pin);
 		X509_free(x);
+	} else {
+		tp_warn("no %s certificate", who);
 	}
-	fprintf(stderr, "tlspipe: verification: %s\n", note_of(ssl) && note_of(ssl)->cfg->insecure ?
-	    "skipped (--insecure)" : X509_verify_cert_error_string(vr));
+	if (cfg->insecure)
+		tp_warn("verification: skipped (--insecure)");
+	else if (n && n->pinned)
+		tp_warn("verification: ok (pinned public key)");
+	else if (!cfg->listen || cfg->verify_client)
+		tp_warn("verification: %s", X509_verify_cert_error_string(vr));
+	tp_warn("session %s", SSL_session_reused(ssl) ? "resumed" : "new (not resumed)");
 }

@@ -46,19 +46,50 @@ struct tp_config {
 	int min_tls, max_tls;	/* TLS1_2_VERSION etc.; 0 = library default */
 	const char *ciphers, *ciphersuites, *alpn;
 
+	/* identity and pins */
+	const char *pins[8];	/* sha256//BASE64, as curl writes them */
+	int npins;
+	bool verify_client;
+
+	/* rekeying */
+	uint64_t key_update_every, renegotiate_every;	/* bytes; 0 = never */
+	bool allow_client_reneg, no_reneg;
+
 	/* data path */
 	enum tp_on_eof on_eof;
-	bool send_only, recv_only, crlf, verbose;
+	bool send_only, recv_only, crlf;
 	long timeout_ms;	/* connect + handshake; 0 = none */
 	long idle_timeout_ms;	/* 0 = none */
+
+	/* what the run says about itself */
+	bool verbose, trace, progress;
+	const char *stats;	/* --stats FILE, "-" = stderr */
+	const char *keylog;	/* --keylog FILE or $SSLKEYLOGFILE */
 };
 
 /* Counters for --stats and the closing messages. */
 struct tp_stats {
 	uint64_t bytes_in, bytes_out;
-	uint64_t ssl_write_calls, partial_writes, want_read, want_write;
-	long start_ms, handshake_ms;
-	bool peer_close_notify;
+	uint64_t ssl_write_calls, ssl_read_calls, partial_writes, want_read, want_write;
+	uint64_t rekeys, peer_rekeys;
+	long start_us, handshake_us;	/* handshake_us < 0: not done */
+	bool peer_close_notify, close_notify_sent;
+};
+
+/* One run: the config, what it counted, and how it ended. */
+struct tp_run {
+	const struct tp_config *cfg;
+	struct tp_stats st;
+	char peer[128];
+	char protocol[32], cipher[64];
+	char pin[96];		/* the ephemeral server's pin, for the listening line */
+	char reason[1024];	/* why it ended, in words */
+	bool told;		/* reason is already on stderr */
+	int exit_code;
+	int stats_fd, keylog_fd;	/* -1 when unused */
+	off_t input_size;	/* stdin's size when a regular file, else -1 */
+	bool progress_tty, progress_drawn;
+	long progress_us;
 };
 
 /* What one SSL_* I/O call came to: the only vocabulary the pump speaks. */
@@ -79,35 +110,43 @@ struct tp_out {
 	size_t off, len;
 	size_t call;
 	enum tp_outcome want;
+	size_t last, done;	/* the last call's length and what it took, for --trace */
 };
 
 /* pump.c: one SSL_write for the next piece of `o`; TP_DONE when it took bytes */
 enum tp_outcome tp_write_once(SSL *, struct tp_out *, size_t write_size, struct tp_stats *,
     char *why, size_t whylen);
 
-/* tls.c: the SSL_CTX, verification, and the one map of OpenSSL's error model */
-SSL_CTX *tp_tls_context(const struct tp_config *, char *err, size_t errlen);
-SSL *tp_tls_session(SSL_CTX *, const struct tp_config *, char *err, size_t errlen);
+/* tls.c: the SSL_CTX, verification, pins, and the one map of OpenSSL's error model */
+SSL_CTX *tp_tls_context(struct tp_run *);
+SSL *tp_tls_session(SSL_CTX *, struct tp_run *);
 enum tp_outcome tp_tls_outcome(SSL *, int ret, char *why, size_t whylen);
 bool tp_tls_cert_alert(SSL *);
 void tp_tls_failure(SSL *, const struct tp_config *, char *why, size_t whylen);
-void tp_tls_summary(SSL *, const char *peer);
+void tp_tls_summary(SSL *, const struct tp_run *);
+int tp_tls_pin_check(const char *pin);
 
-/* net.c: resolve, connect and listen; every socket non-blocking, never fd 0-2 */
-int tp_net_connect(const struct tp_config *, long deadline_ms, char *peer,
-    size_t peerlen, int *timed_out);
-int tp_net_listen(const struct tp_config *);
-int tp_net_accept(int lfd, long deadline_ms, char *peer, size_t peerlen, int *timed_out);
+/* net.c: resolve, connect and listen; every socket non-blocking, never fd 0-2.
+ * Failures are reported through tp_fail (exit 3, or 6 for a timeout). */
+int tp_net_connect(struct tp_run *, long deadline_ms);
+int tp_net_listen(struct tp_run *);
+int tp_net_accept(struct tp_run *, int lfd);
 int tp_net_set_blocking(int fd, bool on);
 long tp_now_ms(void);
+long tp_now_us(void);
 
 /* pump.c: the select() loop; returns an exit status */
-int tp_pump(SSL *, int fd, const struct tp_config *, const char *peer, long deadline_ms,
-    struct tp_stats *);
+int tp_pump(SSL *, int fd, struct tp_run *, long deadline_ms);
+
+/* report.c: every word on stderr, and --stats */
+void tp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int tp_fail(struct tp_run *, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void tp_trace(const struct tp_run *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tp_stats_write(struct tp_run *);
+void tp_progress(struct tp_run *, bool final);
 
 /* tlspipe.c: signal flags set by handlers, read by the pump */
 int tp_signal_pending(void);
-
-void tp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int tp_usr1_pending(void);	/* SIGUSR1 since the last call: rekey now */
 
 #endif

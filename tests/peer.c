@@ -7,21 +7,21 @@
  * It listens on 127.0.0.1 (or --addr), port 0 (or --port), says so on stderr
  *     peer: listening on 127.0.0.1:PORT        ([::1]:PORT for IPv6)
  * accepts ONE connection, serves it in --mode, prints one stats line on stdout
- * and exits: 0 ok (a sink that saw truncation too), 1 error, 2 usage,
- * 3 handshake failed. Run with --help for the options.
+ * and exits: 0 ok (also a sink whose client truncated), 1 error, 2 usage,
+ * 3 handshake failed. --help lists the options.
  *
  * I/O: the socket is non-blocking and driven by select(). OpenSSL reads the
- * socket through a socket BIO, but writes into a memory BIO that we copy to
- * the socket ourselves. So SSL_write never returns WANT_WRITE, and handshake
+ * socket through a socket BIO but writes into a memory BIO that we copy to the
+ * socket ourselves. So SSL_write never returns WANT_WRITE, and handshake
  * records written from inside SSL_read (renegotiation, alerts) can never clash
- * with a half-sent application record ("bad write retry"). Back-pressure:
- * no SSL_write while the memory BIO holds WBIO_MAX bytes or more.
+ * with a half-sent application record ("bad write retry"). Back-pressure: no
+ * SSL_write while the memory BIO holds WBIO_MAX bytes or more.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,7 +38,7 @@
 #include <openssl/x509.h>
 
 #define OBUF_CAP (1u << 20)   /* queued outgoing app data */
-#define WBIO_MAX (256u << 10) /* unsent ciphertext that stops SSL_write */
+#define WBIO_MAX (256u << 10) /* unsent ciphertext that pauses SSL_write */
 #define CHUNK    16384        /* bytes per SSL_write call */
 #define DRAIN_MS 1000         /* how long to wait for the client's FIN at close */
 #define CHAT_LEN 100          /* --chatty: bytes sent per N received */
@@ -48,12 +48,12 @@ static const char *const mode_names[] = {
     "sink", "echo", "reply", "send", "stall", "plain", "silent", "speak-first", NULL };
 
 static struct {
-    const char *addr, *cert, *key, *ca, *text, *out;
-    int port, mode, tls, verify_client, truncate, allow_reneg, max_secs, tickets;
-    long delay_ms, hold_ms;
-    unsigned long long bytes, ku_every, reneg_every, chatty;
-} opt = { .addr = "127.0.0.1", .delay_ms = 1000, .hold_ms = 3000, .max_secs = 60,
-          .tickets = -1 };
+    const char *addr, *cert, *key, *ca, *text, *out, *tls, *mode_s;
+    unsigned long long port, delay_ms, hold_ms, max_secs, tickets, bytes, ku_every,
+        reneg_every, chatty;
+    int mode, verify_client, truncate, allow_reneg;
+} opt = { .addr = "127.0.0.1", .mode_s = "sink", .delay_ms = 1000, .hold_ms = 3000,
+          .max_secs = 60, .tickets = ~0ULL };
 
 static struct {
     int fd;
@@ -69,7 +69,7 @@ static struct {
     unsigned long long rx, tx, rekeys, next_rekey, rekey_every, next_chat, chat_owed;
     int rekey_ku;                   /* 1: key update (TLS 1.3), 0: renegotiate (1.2) */
     int got_close, trunc, failed;   /* how reading ended */
-    int rd_blocked;                 /* last SSL_read said WANT_READ */
+    int rd_blocked;                 /* the last SSL_read said WANT_READ */
     char err[512];                  /* the failure, for the final message */
     EVP_MD_CTX *rx_md, *tx_md;
     FILE *out;
@@ -88,12 +88,23 @@ static void die(int code, const char *fmt, ...)
     exit(code);
 }
 
+/* Record the first failure; it ends the connection. */
+static void fail(const char *fmt, ...)
+{
+    va_list ap;
+    if (!c.failed) {
+        va_start(ap, fmt);
+        vsnprintf(c.err, sizeof c.err, fmt, ap);
+        va_end(ap);
+    }
+    c.failed = 1;
+}
+
 static void on_alarm(int sig)
 {
     static const char m[] = "peer: watchdog: --max-secs expired, giving up\n";
     ssize_t r = write(2, m, sizeof m - 1);
-    (void)r;
-    (void)sig;
+    (void)r, (void)sig;
     _exit(1);
 }
 
@@ -120,17 +131,7 @@ static const char *why(int sslerr, int err)
     return buf;
 }
 
-/* Record the first failure; it ends the connection. */
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    if (!c.failed) {
-        va_start(ap, fmt);
-        vsnprintf(c.err, sizeof c.err, fmt, ap);
-        va_end(ap);
-    }
-    c.failed = 1;
-}
+static int want(int e) { return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE; }
 
 static long now_ms(void)
 {
@@ -139,15 +140,10 @@ static long now_ms(void)
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-        ;
-}
+static void sleep_ms(unsigned long long ms) { poll(NULL, 0, (int)ms); }
 
 /* select() on the connection; timeout_ms < 0 waits for ever (the watchdog rules). */
-static int wait_io(int rd, int wr, long timeout_ms)
+static void wait_io(int rd, int wr, long timeout_ms)
 {
     fd_set r, w;
     struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
@@ -157,13 +153,11 @@ static int wait_io(int rd, int wr, long timeout_ms)
         FD_SET(c.fd, &r);
     if (wr)
         FD_SET(c.fd, &w);
-    int n = select(c.fd + 1, &r, &w, NULL, timeout_ms < 0 ? NULL : &tv);
-    if (n < 0 && errno != EINTR)
+    if (select(c.fd + 1, &r, &w, NULL, timeout_ms < 0 ? NULL : &tv) < 0 && errno != EINTR)
         die(1, "select: %s", strerror(errno));
-    return n;
 }
 
-static size_t wbio_pending(void) { return c.wbio ? (size_t)BIO_pending(c.wbio) : 0; }
+static size_t wbio_pending(void) { return (size_t)BIO_pending(c.wbio); }
 
 /* Copy what the memory BIO holds to the socket, as far as it takes it now. */
 static int flush_net(void)
@@ -174,26 +168,23 @@ static int flush_net(void)
         ssize_t w = write(c.fd, p, (size_t)n);
         if (w < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
-        while (w > 0) { /* drop what went out */
-            int k = BIO_read(c.wbio, scratch, w > (ssize_t)sizeof scratch ? (int)sizeof scratch : (int)w);
-            if (k <= 0)
+        for (int k; w > 0; w -= k) /* drop what went out */
+            if ((k = BIO_read(c.wbio, scratch, w < (ssize_t)sizeof scratch ? (int)w : (int)sizeof scratch)) <= 0)
                 break;
-            w -= k;
-        }
     }
     return 0;
 }
 
-/* Flush everything, waiting for the socket, until done or deadline. */
+/* Flush everything, waiting for the socket, until done or the deadline. */
 static void flush_all(long deadline)
 {
+    long left;
     while (wbio_pending() > 0) {
         if (flush_net() < 0) {
             fail("write: %s", strerror(errno));
             return;
         }
-        long left = deadline - now_ms();
-        if (wbio_pending() == 0 || left <= 0)
+        if (wbio_pending() == 0 || (left = deadline - now_ms()) <= 0)
             return;
         wait_io(0, 1, left);
     }
@@ -202,7 +193,7 @@ static void flush_all(long deadline)
 /* Close without an RST: send FIN, read (discard) until the client's FIN or DRAIN_MS. */
 static void drain_close(void)
 {
-    long end = now_ms() + DRAIN_MS;
+    long end = now_ms() + DRAIN_MS, left;
     shutdown(c.fd, SHUT_WR);
     for (;;) {
         ssize_t r = read(c.fd, scratch, sizeof scratch);
@@ -210,47 +201,29 @@ static void drain_close(void)
             continue;
         if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
             break;
-        long left = end - now_ms();
-        if (left <= 0)
+        if ((left = end - now_ms()) <= 0)
             break;
         wait_io(1, 0, left);
     }
     close(c.fd);
 }
 
-static unsigned long long parse_num(const char *s, const char *name)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    unsigned long long mult = 1;
-    if (*end == 'k' || *end == 'K')
-        mult = 1024, end++;
-    else if (*end == 'm' || *end == 'M')
-        mult = 1024 * 1024, end++;
-    else if (*end == 'g' || *end == 'G')
-        mult = 1024 * 1024 * 1024, end++;
-    if (errno || end == s || *end || *s == '-')
-        die(2, "usage: %s: not a number: %s", name, s);
-    return v * mult;
-}
-
-/* --bytes content: 16-byte lines "%015llu\n" (line number), cut at N bytes.
- * Reproducible in shell: seq -f '%015.0f' 0 $((N/16)) | head -c N */
+/* --bytes content: 16-byte lines "%015llu\n" (the line number), cut at N bytes.
+ * The same in shell: seq -f '%015.0f' 0 $((N/16)) | head -c N */
 static void gen_pattern(unsigned char *dst, unsigned long long pos, size_t n)
 {
     char line[32];
     while (n > 0) {
-        size_t off = (size_t)(pos % 16), k = 16 - off;
+        size_t off = (size_t)(pos % 16), k = 16 - off < n ? 16 - off : n;
         snprintf(line, sizeof line, "%015llu\n", pos / 16);
-        if (k > n)
-            k = n;
         memcpy(dst, line + off, k);
         dst += k, pos += k, n -= k;
     }
 }
 
 static int echoing(void) { return opt.mode == M_ECHO || opt.mode == M_SPEAK; }
+static int reading(void) { return !c.got_close && !c.trunc && !c.failed; }
+static int out_empty(void) { return c.oh == c.ot && !c.wlen && !c.src_left && !c.gen_left && !c.chat_owed; }
 
 /* Move queued data to the front when the tail is short of room. Never while
  * an SSL_write waits for a retry: that must see the same pointer again. */
@@ -278,30 +251,22 @@ static void queue_more(void)
         gen_pattern(c.ob + c.ot, c.gen_pos, n);
         c.gen_pos += n, c.gen_left -= n, c.ot += n, room -= n;
     }
-    while (c.chat_owed && room >= CHAT_LEN) {
+    for (; c.chat_owed && room >= CHAT_LEN; c.ot += CHAT_LEN, room -= CHAT_LEN, c.chat_owed -= CHAT_LEN) {
         memset(c.ob + c.ot, '.', CHAT_LEN - 1);
         memcpy(c.ob + c.ot, "chatty", 6);
         c.ob[c.ot + CHAT_LEN - 1] = '\n';
-        c.ot += CHAT_LEN, room -= CHAT_LEN, c.chat_owed -= CHAT_LEN;
     }
-}
-
-static int out_empty(void)
-{
-    return c.oh == c.ot && !c.wlen && !c.src_left && !c.gen_left && !c.chat_owed;
 }
 
 static void write_some(void)
 {
     while (!c.failed) {
         /* Mid-handshake (TLS 1.2 renegotiation): let SSL_read drive it and hold
-         * app data, or OpenSSL may meet client data inside SSL_write. */
+         * app data, or OpenSSL may meet client data inside SSL_write (notes 1b). */
         if (SSL_in_init(c.ssl) || wbio_pending() >= WBIO_MAX)
             return;
         queue_more();
-        if (!c.wlen)
-            c.wlen = c.ot - c.oh < CHUNK ? c.ot - c.oh : CHUNK;
-        if (!c.wlen)
+        if (!c.wlen && !(c.wlen = c.ot - c.oh < CHUNK ? c.ot - c.oh : CHUNK))
             return;
         ERR_clear_error();
         int n = SSL_write(c.ssl, c.ob + c.oh, (int)c.wlen);
@@ -313,7 +278,7 @@ static void write_some(void)
             continue;
         }
         int saved = errno, e = SSL_get_error(c.ssl, n);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        if (want(e)) {
             c.wwant = e; /* retry later with the identical ob+oh, wlen */
             return;
         }
@@ -321,27 +286,31 @@ static void write_some(void)
     }
 }
 
+/* SSL_do_handshake on a handshake under way; 1 when it has finished. */
+static int step_handshake(const char *what)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c.ssl), saved = errno, e = SSL_get_error(c.ssl, r);
+    if (r != 1 && !want(e))
+        fail("%s: %s", what, why(e, saved));
+    return r == 1;
+}
+
 /* Start a key update (1.3) or renegotiation (1.2) every rekey_every bytes read. */
 static void maybe_rekey(void)
 {
-    if (!c.rekey_every || c.rx < c.next_rekey || c.failed || c.got_close || c.wlen ||
+    if (!c.rekey_every || c.rx < c.next_rekey || !reading() || c.wlen ||
         SSL_get_shutdown(c.ssl) || SSL_in_init(c.ssl))
         return;
     if (!c.rekey_ku && SSL_renegotiate_pending(c.ssl))
         return; /* the last one has not finished yet */
     ERR_clear_error();
-    int ok = c.rekey_ku ? SSL_key_update(c.ssl, SSL_KEY_UPDATE_REQUESTED) : SSL_renegotiate(c.ssl);
-    if (ok != 1) {
+    if ((c.rekey_ku ? SSL_key_update(c.ssl, SSL_KEY_UPDATE_REQUESTED) : SSL_renegotiate(c.ssl)) != 1) {
         fail("%s: %s", c.rekey_ku ? "SSL_key_update" : "SSL_renegotiate", why(SSL_ERROR_SSL, 0));
         return;
     }
-    /* OpenSSL would send it with the next SSL_write; a sink never writes. */
-    ERR_clear_error();
-    int r = SSL_do_handshake(c.ssl), saved = errno, e = SSL_get_error(c.ssl, r);
-    if (r != 1 && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-        fail("SSL_do_handshake (rekey): %s", why(e, saved));
-        return;
-    }
+    /* OpenSSL would send it with the next SSL_write, and a sink never writes. */
+    step_handshake("SSL_do_handshake (rekey)");
     c.rekeys++;
     c.next_rekey = (c.rx / c.rekey_every + 1) * c.rekey_every;
 }
@@ -352,25 +321,22 @@ static void got_data(const unsigned char *buf, size_t n)
     c.rx += n;
     if (c.out && fwrite(buf, 1, n, c.out) != n)
         die(1, "%s: %s", opt.out, strerror(errno));
-    while (opt.chatty && c.rx >= c.next_chat) {
+    for (; opt.chatty && c.rx >= c.next_chat; c.next_chat += opt.chatty)
         c.chat_owed += CHAT_LEN;
-        c.next_chat += opt.chatty;
-    }
 }
 
-/* SSL_read until WANT_READ (data may hide inside OpenSSL from select()),
- * or until an echo has no room left. */
+/* SSL_read until WANT_READ (data may hide inside OpenSSL where select()
+ * cannot see it), or until an echo has no room left. */
 static void read_some(void)
 {
     c.rd_blocked = 0;
-    while (!c.got_close && !c.trunc && !c.failed) {
+    while (reading()) {
         unsigned char *buf = scratch;
         size_t len = sizeof scratch;
         if (echoing()) {
             compact();
             buf = c.ob + c.ot;
-            len = OBUF_CAP - c.ot < len ? OBUF_CAP - c.ot : len;
-            if (!len)
+            if (!(len = OBUF_CAP - c.ot < len ? OBUF_CAP - c.ot : len))
                 return;
         }
         ERR_clear_error();
@@ -383,13 +349,13 @@ static void read_some(void)
             continue;
         }
         int saved = errno, e = SSL_get_error(c.ssl, n);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        if (want(e)) {
             c.rd_blocked = 1;
         } else if (e == SSL_ERROR_ZERO_RETURN) {
             c.got_close = 1;
         } else if (e == SSL_ERROR_SSL &&
                    ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-            c.trunc = 1; /* TCP closed without close_notify */
+            c.trunc = 1; /* TCP closed without close_notify (notes 4) */
             ERR_clear_error();
         } else {
             fail("SSL_read: %s", why(e, saved));
@@ -398,48 +364,58 @@ static void read_some(void)
     }
 }
 
-static int reading(void) { return !c.got_close && !c.trunc && !c.failed; }
-
-/* One round of everything that can move without waiting, then one select(). */
-static void pump(void)
+/* Move data until done() says so: everything that can move without waiting,
+ * then one select() for what is missing. */
+static void pump(int (*done)(void))
 {
-    write_some();
-    if (reading())
-        read_some();
-    /* Renegotiating while an echo buffer is full: SSL_read cannot run, so
-     * drive the handshake itself (only handshake records come now). */
-    if (reading() && SSL_in_init(c.ssl) && !c.rd_blocked) {
-        ERR_clear_error();
-        int r = SSL_do_handshake(c.ssl), saved = errno, e = SSL_get_error(c.ssl, r);
-        if (r != 1 && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-            fail("SSL_do_handshake: %s", why(e, saved));
-        c.rd_blocked = r != 1;
-    }
-    write_some(); /* an echo can send what it just read */
-    if (flush_net() < 0)
-        fail("write: %s", strerror(errno));
-    if (c.failed)
-        return;
-
-    int rd = reading() && (c.rd_blocked || c.wwant == SSL_ERROR_WANT_READ);
-    int wr = wbio_pending() > 0;
-    int more = reading() && !c.rd_blocked && (!echoing() || c.ot < OBUF_CAP);
-    if (rd || wr || more)
+    for (;;) {
+        write_some();
+        if (reading())
+            read_some();
+        /* Renegotiating while an echo buffer is full: SSL_read cannot run, so
+         * drive the handshake itself (only handshake records come now). */
+        if (reading() && SSL_in_init(c.ssl) && !c.rd_blocked)
+            c.rd_blocked = !step_handshake("SSL_do_handshake");
+        write_some(); /* an echo can send what it just read */
+        if (flush_net() < 0)
+            fail("write: %s", strerror(errno));
+        if (c.failed || done())
+            return;
+        int rd = reading() && (c.rd_blocked || c.wwant == SSL_ERROR_WANT_READ);
+        int wr = wbio_pending() > 0;
+        int more = (reading() && !c.rd_blocked && (!echoing() || c.ot < OBUF_CAP)) ||
+                   (!wr && !out_empty() && !SSL_in_init(c.ssl)); /* the socket took it all */
         wait_io(rd, wr, more ? 0 : -1);
+    }
+}
+
+static int sent_all(void) { return out_empty(); }
+static int read_all(void) { return !reading(); }
+/* Reading is over, and if it ended well, so is what we owe (echo, chatter). */
+static int served(void) { return !reading() && (!c.got_close || out_empty()); }
+
+/* Our close_notify. Never mid-handshake (a renegotiation under way): there
+ * SSL_shutdown fails with "shutdown while in init" and sends nothing. */
+static int hs_idle(void) { return !SSL_in_init(c.ssl) || !reading(); }
+static void send_close_notify(void)
+{
+    pump(hs_idle);
+    ERR_clear_error();
+    if (!c.failed && SSL_shutdown(c.ssl) < 0)
+        fail("SSL_shutdown: %s", why(SSL_ERROR_SSL, 0));
 }
 
 static void print_stats(void)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
     if (c.out && fclose(c.out) != 0)
         die(1, "%s: %s", opt.out, strerror(errno));
     c.out = NULL;
     EVP_DigestFinal_ex(opt.mode == M_SEND ? c.tx_md : c.rx_md, md, &mdlen);
     for (unsigned int i = 0; i < mdlen; i++)
         sprintf(hex + 2 * i, "%02x", md[i]);
-    hex[2 * mdlen] = '\0';
     if (opt.mode == M_SEND)
         printf("sha256=%s bytes=%llu\n", hex, c.tx);
     else
@@ -447,39 +423,18 @@ static void print_stats(void)
     fflush(stdout);
 }
 
-/* After a failure: report, let a pending alert reach the client, close. */
-static int finish_failed(void)
-{
-    fprintf(stderr, "peer: %s\n", c.err);
-    flush_net();
-    drain_close();
-    return 1;
-}
-
-/* Our close_notify, then FIN, then wait for the client's FIN. */
-static int finish_clean(void)
-{
-    ERR_clear_error();
-    SSL_shutdown(c.ssl); /* 0 or 1; the alert lands in the memory BIO */
-    flush_all(now_ms() + DRAIN_MS);
-    drain_close();
-    return 0;
-}
-
+/* Not TLS: the plain and silent modes. */
 static int run_plain(void)
 {
     static const char msg[] = "HTTP/1.0 400 Bad Request\r\n\r\n";
-    if (write(c.fd, msg, sizeof msg - 1) < 0)
-        die(1, "write: %s", strerror(errno));
-    drain_close(); /* reads what the client sent, so no RST */
-    return 0;
-}
-
-/* Never speak; read and drop what comes, until the client leaves or --hold-ms. */
-static int run_silent(void)
-{
-    long end = now_ms() + opt.hold_ms;
-    for (long left; (left = end - now_ms()) > 0;) {
+    if (opt.mode == M_PLAIN) {
+        if (write(c.fd, msg, sizeof msg - 1) < 0)
+            die(1, "write: %s", strerror(errno));
+        drain_close(); /* reads what the client sent, so no RST */
+        return 0;
+    }
+    /* silent: never speak; drop what comes until the client leaves or --hold-ms */
+    for (long end = now_ms() + (long)opt.hold_ms, left; (left = end - now_ms()) > 0;) {
         wait_io(1, 0, left);
         ssize_t r = read(c.fd, scratch, sizeof scratch);
         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
@@ -491,29 +446,25 @@ static int run_silent(void)
 
 static int listen_accept(void)
 {
-    struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
-    struct sockaddr_in s4 = { .sin_family = AF_INET };
+    struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons((unsigned short)opt.port) };
+    struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons((unsigned short)opt.port) };
     struct sockaddr *sa = (struct sockaddr *)&s4;
     socklen_t len = sizeof s4;
-    int v6 = 0, one = 1;
-    if (inet_pton(AF_INET, opt.addr, &s4.sin_addr) == 1) {
-        s4.sin_port = htons((unsigned short)opt.port);
-    } else if (inet_pton(AF_INET6, opt.addr, &s6.sin6_addr) == 1) {
-        s6.sin6_port = htons((unsigned short)opt.port);
+    int v6 = 0, one = 1, fd;
+    if (inet_pton(AF_INET, opt.addr, &s4.sin_addr) != 1) {
+        if (inet_pton(AF_INET6, opt.addr, &s6.sin6_addr) != 1)
+            die(2, "usage: --addr: not an IP address: %s", opt.addr);
         sa = (struct sockaddr *)&s6, len = sizeof s6, v6 = 1;
-    } else {
-        die(2, "usage: --addr: not an IP address: %s", opt.addr);
     }
     int ls = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (ls < 0)
         die(1, "socket: %s", strerror(errno));
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(ls, sa, len) < 0 || listen(ls, 8) < 0 || getsockname(ls, sa, &len) < 0)
-        die(1, "listen on %s port %d: %s", opt.addr, opt.port, strerror(errno));
+        die(1, "listen on %s port %llu: %s", opt.addr, opt.port, strerror(errno));
     fprintf(stderr, v6 ? "peer: listening on [%s]:%u\n" : "peer: listening on %s:%u\n", opt.addr,
             ntohs(v6 ? s6.sin6_port : s4.sin_port));
     fflush(stderr);
-    int fd;
     while ((fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) < 0)
         if (errno != EINTR && errno != ECONNABORTED)
             die(1, "accept: %s", strerror(errno));
@@ -524,13 +475,13 @@ static int listen_accept(void)
 static int no_password(char *buf, int size, int rw, void *u)
 {
     (void)buf, (void)size, (void)rw, (void)u;
-    return -1; /* never prompt on a terminal: encrypted keys just fail */
+    return -1; /* never prompt on the terminal: an encrypted key just fails */
 }
 
 static SSL_CTX *make_ctx(void)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    int v = opt.tls == 2 ? TLS1_2_VERSION : TLS1_3_VERSION;
+    int v = opt.tls && opt.tls[2] == '2' ? TLS1_2_VERSION : TLS1_3_VERSION;
     if (!ctx)
         die(1, "SSL_CTX_new: %s", why(SSL_ERROR_SSL, 0));
     SSL_CTX_set_default_passwd_cb(ctx, no_password);
@@ -542,7 +493,7 @@ static SSL_CTX *make_ctx(void)
     if (SSL_CTX_use_PrivateKey_file(ctx, opt.key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1)
         die(1, "--key %s: %s", opt.key, why(SSL_ERROR_SSL, 0));
-    if (opt.tickets >= 0 && SSL_CTX_set_num_tickets(ctx, (size_t)opt.tickets) != 1)
+    if (opt.tickets != ~0ULL && SSL_CTX_set_num_tickets(ctx, (size_t)opt.tickets) != 1)
         die(1, "--tickets: %s", why(SSL_ERROR_SSL, 0));
     if (opt.ca) {
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(opt.ca);
@@ -565,7 +516,7 @@ static void handshake(void)
         flush_net(); /* a write error shows up in the next SSL_accept */
         if (r == 1)
             return;
-        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+        if (!want(e)) {
             fprintf(stderr, "peer: handshake failed: %s\n", why(e, saved));
             flush_all(now_ms() + DRAIN_MS); /* our alert */
             drain_close();
@@ -575,85 +526,83 @@ static void handshake(void)
     }
 }
 
-static void usage(FILE *f)
+/* Options: name, argument, help, and where the value goes. */
+enum { T_STR, T_NUM, T_FLAG };
+static const struct { const char *name, *arg, *help; int type; void *dst; } optv[] = {
+    { "addr", "IP", "listen address (127.0.0.1; ::1 for IPv6)", T_STR, &opt.addr },
+    { "port", "N", "listen port (0: any free one)", T_NUM, &opt.port },
+    { "cert", "FILE", "server certificate (chain), PEM; TLS modes need it", T_STR, &opt.cert },
+    { "key", "FILE", "its private key, PEM, unencrypted", T_STR, &opt.key },
+    { "tls", "1.2|1.3", "pin the version (default: 1.2 to 1.3)", T_STR, &opt.tls },
+    { "mode", "MODE", "sink|echo|reply|send|stall|plain|silent|speak-first (sink)", T_STR, &opt.mode_s },
+    { "delay-ms", "N", "reply: wait after the client's close_notify (1000)", T_NUM, &opt.delay_ms },
+    { "text", "STR", "reply/send/speak-first: what to send", T_STR, &opt.text },
+    { "bytes", "N", "send: N pattern bytes (suffix k, M or G)", T_NUM, &opt.bytes },
+    { "truncate", NULL, "send: end with a TCP FIN, no close_notify", T_FLAG, &opt.truncate },
+    { "hold-ms", "N", "stall/silent: hold the connection this long (3000)", T_NUM, &opt.hold_ms },
+    { "ca", "FILE", "CA for client certificates", T_STR, &opt.ca },
+    { "verify-client", NULL, "require a client certificate signed by --ca", T_FLAG, &opt.verify_client },
+    { "key-update-every", "N", "TLS 1.3: KeyUpdate(update_requested) per N bytes read", T_NUM, &opt.ku_every },
+    { "renegotiate-every", "N", "TLS 1.2: renegotiate per N bytes read", T_NUM, &opt.reneg_every },
+    { "allow-client-reneg", NULL, "accept client-initiated renegotiation", T_FLAG, &opt.allow_reneg },
+    { "chatty", "N", "also send 100 bytes (\"chatty...\\n\") per N bytes read", T_NUM, &opt.chatty },
+    { "tickets", "N", "TLS 1.3 session tickets to send (OpenSSL: 2)", T_NUM, &opt.tickets },
+    { "out", "FILE", "also write the received payload to FILE", T_STR, &opt.out },
+    { "max-secs", "N", "watchdog: exit 1 after N seconds, 0 = never (60)", T_NUM, &opt.max_secs },
+};
+#define NOPTS (sizeof optv / sizeof optv[0])
+
+static unsigned long long parse_num(const char *s, const char *name)
 {
-    fputs("usage: peer [options]   (a TLS test server: one connection, then exit)\n"
-          "  --addr IP            listen address (127.0.0.1; ::1 for IPv6)\n"
-          "  --port N             listen port (0: any free one)\n"
-          "  --cert F --key F     server identity (needed for TLS modes)\n"
-          "  --tls 1.2|1.3        pin the version (default: 1.2 to 1.3)\n"
-          "  --mode M             sink|echo|reply|send|stall|plain|silent|speak-first\n"
-          "  --delay-ms N         reply: wait before replying (1000)\n"
-          "  --text STR           reply/send/speak-first: the text to send\n"
-          "  --bytes N            send: N pattern bytes (k/M/G suffixes)\n"
-          "  --truncate           send: end with a TCP FIN instead of close_notify\n"
-          "  --hold-ms N          stall/silent: how long to hold the connection (3000)\n"
-          "  --ca F               CA for client certificates\n"
-          "  --verify-client      require a client certificate signed by --ca\n"
-          "  --key-update-every N TLS 1.3: KeyUpdate(update_requested) per N bytes read\n"
-          "  --renegotiate-every N TLS 1.2: renegotiate per N bytes read\n"
-          "  --allow-client-reneg accept client-initiated renegotiation\n"
-          "  --chatty N           also send 100 bytes per N bytes read\n"
-          "  --tickets N          TLS 1.3 session tickets to send (OpenSSL default 2)\n"
-          "  --out FILE           also write the received payload to FILE\n"
-          "  --max-secs N         watchdog: exit 1 after N seconds (60)\n",
-          f);
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    const char *units = "kmg", *u = *end ? strchr(units, *end | 0x20) : NULL;
+    if (u)
+        v <<= 10 * (u - units + 1), end++;
+    if (errno || end == s || *end || *s == '-')
+        die(2, "usage: --%s: not a number: %s", name, s);
+    return v;
 }
 
 static void parse_args(int argc, char **argv)
 {
-    enum { OPT_ADDR = 256, OPT_PORT, OPT_CERT, OPT_KEY, OPT_TLS, OPT_MODE, OPT_DELAY, OPT_TEXT, OPT_BYTES, OPT_TRUNC,
-           OPT_HOLD, OPT_CA, OPT_VERIFY, OPT_KU, OPT_RENEG, OPT_ALLOW, OPT_CHATTY, OPT_TICKETS, OPT_OUT, OPT_MAX };
-    static const struct option lo[] = {
-        { "addr", 1, 0, OPT_ADDR }, { "port", 1, 0, OPT_PORT }, { "cert", 1, 0, OPT_CERT },
-        { "key", 1, 0, OPT_KEY }, { "tls", 1, 0, OPT_TLS }, { "mode", 1, 0, OPT_MODE },
-        { "delay-ms", 1, 0, OPT_DELAY }, { "text", 1, 0, OPT_TEXT }, { "bytes", 1, 0, OPT_BYTES },
-        { "truncate", 0, 0, OPT_TRUNC }, { "hold-ms", 1, 0, OPT_HOLD }, { "ca", 1, 0, OPT_CA },
-        { "verify-client", 0, 0, OPT_VERIFY }, { "key-update-every", 1, 0, OPT_KU },
-        { "renegotiate-every", 1, 0, OPT_RENEG }, { "allow-client-reneg", 0, 0, OPT_ALLOW },
-        { "chatty", 1, 0, OPT_CHATTY }, { "tickets", 1, 0, OPT_TICKETS }, { "out", 1, 0, OPT_OUT },
-        { "max-secs", 1, 0, OPT_MAX }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 } };
+    struct option lo[NOPTS + 2] = { { "help", 0, NULL, 'h' } };
+    char name[32];
     int ch, i;
+    for (i = 0; i < (int)NOPTS; i++)
+        lo[i + 1] = (struct option){ optv[i].name, optv[i].arg != NULL, NULL, 256 + i };
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        switch (ch) {
-        case OPT_ADDR: opt.addr = optarg; break;
-        case OPT_PORT: opt.port = (int)parse_num(optarg, "--port"); break;
-        case OPT_CERT: opt.cert = optarg; break;
-        case OPT_KEY: opt.key = optarg; break;
-        case OPT_TLS:
-            if (strcmp(optarg, "1.2") && strcmp(optarg, "1.3"))
-                die(2, "usage: --tls: 1.2 or 1.3, not %s", optarg);
-            opt.tls = optarg[2] - '0';
-            break;
-        case OPT_MODE:
-            for (i = 0; mode_names[i] && strcmp(mode_names[i], optarg); i++)
-                ;
-            if (!mode_names[i])
-                die(2, "usage: --mode: unknown mode %s", optarg);
-            opt.mode = i;
-            break;
-        case OPT_DELAY: opt.delay_ms = (long)parse_num(optarg, "--delay-ms"); break;
-        case OPT_TEXT: opt.text = optarg; break;
-        case OPT_BYTES: opt.bytes = parse_num(optarg, "--bytes"); break;
-        case OPT_TRUNC: opt.truncate = 1; break;
-        case OPT_HOLD: opt.hold_ms = (long)parse_num(optarg, "--hold-ms"); break;
-        case OPT_CA: opt.ca = optarg; break;
-        case OPT_VERIFY: opt.verify_client = 1; break;
-        case OPT_KU: opt.ku_every = parse_num(optarg, "--key-update-every"); break;
-        case OPT_RENEG: opt.reneg_every = parse_num(optarg, "--renegotiate-every"); break;
-        case OPT_ALLOW: opt.allow_reneg = 1; break;
-        case OPT_CHATTY: opt.chatty = parse_num(optarg, "--chatty"); break;
-        case OPT_TICKETS: opt.tickets = (int)parse_num(optarg, "--tickets"); break;
-        case OPT_OUT: opt.out = optarg; break;
-        case OPT_MAX: opt.max_secs = (int)parse_num(optarg, "--max-secs"); break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); exit(2);
+        if (ch < 256) { /* --help, or an unknown option */
+            FILE *f = ch == 'h' ? stdout : stderr;
+            fputs("usage: peer [options]   (TLS test server: serves one connection, exits)\n", f);
+            for (i = 0; i < (int)NOPTS; i++) {
+                snprintf(name, sizeof name, "%s %s", optv[i].name, optv[i].arg ? optv[i].arg : "");
+                fprintf(f, "  --%-24s %s\n", name, optv[i].help);
+            }
+            exit(ch == 'h' ? 0 : 2);
         }
+        i = ch - 256;
+        if (optv[i].type == T_STR)
+            *(const char **)optv[i].dst = optarg;
+        else if (optv[i].type == T_FLAG)
+            *(int *)optv[i].dst = 1;
+        else
+            *(unsigned long long *)optv[i].dst = parse_num(optarg, optv[i].name);
     }
+    for (i = 0; mode_names[i] && strcmp(mode_names[i], opt.mode_s); i++)
+        ;
+    if (!mode_names[i])
+        die(2, "usage: --mode: unknown mode %s", opt.mode_s);
+    opt.mode = i;
     if (optind < argc)
         die(2, "usage: unexpected argument: %s", argv[optind]);
+    if (opt.tls && strcmp(opt.tls, "1.2") && strcmp(opt.tls, "1.3"))
+        die(2, "usage: --tls: 1.2 or 1.3, not %s", opt.tls);
+    if (opt.port > 65535)
+        die(2, "usage: --port: %llu is too big", opt.port);
     if (opt.mode != M_PLAIN && opt.mode != M_SILENT && (!opt.cert || !opt.key))
-        die(2, "usage: --mode %s needs --cert and --key", mode_names[opt.mode]);
+        die(2, "usage: --mode %s needs --cert and --key", opt.mode_s);
     if (opt.verify_client && !opt.ca)
         die(2, "usage: --verify-client needs --ca");
 }
@@ -662,7 +611,7 @@ int main(int argc, char **argv)
 {
     struct sigaction sa = { .sa_handler = on_alarm };
     parse_args(argc, argv);
-    signal(SIGPIPE, SIG_IGN); /* a write to a reset socket must be an error, not death */
+    signal(SIGPIPE, SIG_IGN); /* writing to a reset socket must be an error, not death */
     sigaction(SIGALRM, &sa, NULL);
     alarm((unsigned)opt.max_secs);
 
@@ -676,11 +625,8 @@ int main(int argc, char **argv)
     SSL_CTX *ctx = opt.mode == M_PLAIN || opt.mode == M_SILENT ? NULL : make_ctx();
 
     c.fd = listen_accept();
-    if (opt.mode == M_PLAIN)
+    if (!ctx)
         return run_plain();
-    if (opt.mode == M_SILENT)
-        return run_silent();
-
     BIO *rbio = BIO_new_socket(c.fd, BIO_NOCLOSE);
     c.wbio = BIO_new(BIO_s_mem());
     if (!(c.ssl = SSL_new(ctx)) || !rbio || !c.wbio)
@@ -689,16 +635,17 @@ int main(int argc, char **argv)
     handshake();
 
     /* Rekeying: key update on TLS 1.3, renegotiation on 1.2. */
-    int v13 = SSL_version(c.ssl) == TLS1_3_VERSION;
-    c.rekey_ku = v13;
-    c.rekey_every = v13 ? opt.ku_every : opt.reneg_every;
-    if (!c.rekey_every && (opt.ku_every || opt.reneg_every))
-        die(2, "%s does not work with %s", opt.ku_every ? "--key-update-every" : "--renegotiate-every",
-            SSL_get_version(c.ssl));
+    c.rekey_ku = SSL_version(c.ssl) == TLS1_3_VERSION;
+    c.rekey_every = c.rekey_ku ? opt.ku_every : opt.reneg_every;
     c.next_rekey = c.rekey_every;
     c.next_chat = opt.chatty;
-
-    if (opt.mode == M_STALL) { /* never read; hold, then close */
+    if (!c.rekey_every && (opt.ku_every || opt.reneg_every)) {
+        fprintf(stderr, "peer: %s does not work with %s\n",
+                opt.ku_every ? "--key-update-every" : "--renegotiate-every", SSL_get_version(c.ssl));
+        drain_close();
+        return 2;
+    }
+    if (opt.mode == M_STALL) { /* never read; hold, then close (unread data: RST) */
         flush_all(now_ms() + DRAIN_MS);
         sleep_ms(opt.hold_ms);
         close(c.fd);
@@ -711,44 +658,38 @@ int main(int argc, char **argv)
         c.gen_left = opt.bytes;
 
     if (opt.mode == M_SEND) {
-        while (!c.failed && !out_empty())
-            pump(); /* reads (and drops) what the client sends meanwhile */
+        pump(sent_all); /* reads (and drops) what the client sends meanwhile */
         flush_all(now_ms() + 60000);
-        if (c.failed)
-            return finish_failed();
-        print_stats();
-        if (opt.truncate) { /* FIN without close_notify */
+        if (!c.failed)
+            print_stats();
+        if (!c.failed && opt.truncate) { /* FIN without close_notify */
             drain_close();
             return 0;
         }
-        ERR_clear_error();
-        SSL_shutdown(c.ssl);
-        while (reading()) /* until the client's close_notify or FIN */
-            pump();
-        if (c.failed)
-            return finish_failed();
-        flush_all(now_ms() + DRAIN_MS);
-        drain_close();
-        return 0;
+        if (!c.failed)
+            send_close_notify();
+        if (!c.failed)
+            pump(read_all); /* until the client's close_notify or FIN */
+    } else {
+        pump(served);
+        if (opt.mode == M_REPLY && c.got_close && !c.failed) {
+            sleep_ms(opt.delay_ms);
+            c.src = text, c.src_left = strlen(text);
+            pump(sent_all);
+        }
+        flush_all(now_ms() + 60000);
+        print_stats();
+        if (c.trunc && !c.failed) { /* no SSL_shutdown after a fatal error (notes 4) */
+            close(c.fd);
+            return 0;
+        }
+        if (!c.failed)
+            send_close_notify(); /* theirs came first */
     }
-
-    /* sink, echo, speak-first, reply: until the client's close_notify, with
-     * everything queued (echo, chatter) sent. */
-    while (reading() || (c.got_close && !c.failed && !out_empty()))
-        pump();
-    if (opt.mode == M_REPLY && c.got_close && !c.failed) {
-        sleep_ms(opt.delay_ms);
-        c.src = text, c.src_left = strlen(text);
-        while (!c.failed && !out_empty())
-            pump();
-    }
-    flush_all(now_ms() + 60000);
-    print_stats();
     if (c.failed)
-        return finish_failed();
-    if (c.trunc) { /* no SSL_shutdown after a fatal error (notes, section 4) */
-        close(c.fd);
-        return 0;
-    }
-    return finish_clean();
+        fprintf(stderr, "peer: %s\n", c.err);
+    /* Our close_notify (or alert) out, FIN, then wait for the client's FIN. */
+    flush_all(now_ms() + DRAIN_MS);
+    drain_close();
+    return c.failed;
 }

@@ -1,0 +1,147 @@
+#!/usr/bin/env bats
+# Interactive use: stdin stays open, and each line goes out (and its echo
+# comes back) at once, not when stdin ends; a server that speaks first is
+# heard before any stdin is given.
+load helpers
+
+eval "helpers_$(declare -f setup)"
+eval "helpers_$(declare -f teardown)"
+setup() {
+	helpers_setup
+	TP_PID= HOLD=
+}
+teardown() {
+	if [ -n "${TP_PID:-}" ]; then
+		kill -9 "$TP_PID" 2>/dev/null || true
+		wait "$TP_PID" 2>/dev/null || true
+	fi
+	end_stdin
+	helpers_teardown
+}
+
+now_ms() {
+	date +%s%3N
+}
+
+# hold_stdin: a fifo $T/stdin that stays open (no EOF) until end_stdin.
+hold_stdin() {
+	rm -f "$T/stdin"
+	mkfifo "$T/stdin"
+	exec {HOLD}<>"$T/stdin"
+}
+end_stdin() {
+	if [ -n "${HOLD:-}" ]; then
+		exec {HOLD}>&-
+		HOLD=
+	fi
+}
+
+# type_line TEXT: one line on tlspipe's still-open stdin
+type_line() {
+	printf '%s\n' "$1" >&"$HOLD"
+}
+
+# start_tp ARGS...: tlspipe in the background, stdin the held fifo,
+# stdout $T/out, stderr $T/err
+start_tp() {
+	: >"$T/out"
+	"$TP" --cafile "$CA" "$@" <"$T/stdin" >"$T/out" 2>"$T/err" 3>&- {HOLD}>&- &
+	TP_PID=$!
+}
+
+# reap PID SECS: wait at most SECS for PID (then kill -9); its status in RC
+reap() {
+	local i
+	for i in $(seq $(($2 * 20))); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -9 "$1" 2>/dev/null || true
+	RC=0
+	wait "$1" || RC=$?
+}
+
+# out_is TEXT MS: tlspipe's stdout becomes exactly TEXT within MS
+out_is() {
+	local end=$(($(now_ms) + $2))
+	while [ "$(now_ms)" -lt "$end" ]; do
+		[ "$(cat "$T/out")" = "$1" ] && return 0
+		sleep 0.02
+	done
+	echo "after $2 ms stdout is not \"$1\" but:"
+	cat "$T/out"
+	echo "stderr:"
+	cat "$T/err"
+	return 1
+}
+
+# finish: end stdin; tlspipe must then exit 0
+finish() {
+	end_stdin
+	reap "$TP_PID" 5
+	TP_PID=
+	assert_equal "$RC" 0
+}
+
+echo_peer() {
+	start_server timeout 20 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" --mode echo "$@"
+}
+
+@test "a line typed on an open stdin reaches an echo server and comes back at once" {
+	echo_peer
+	hold_stdin
+	start_tp localhost "$PORT"
+	type_line hello
+	out_is hello 1000
+	finish
+	wait_server
+	grep -q 'bytes=6 close_notify=1' "$T/srv.out"
+}
+
+@test "two lines typed 0.5 s apart each come back before the next is typed" {
+	echo_peer
+	hold_stdin
+	start_tp localhost "$PORT"
+	type_line one
+	out_is one 1000
+	sleep 0.5
+	type_line two
+	out_is "$(printf 'one\ntwo')" 1000
+	finish
+}
+
+@test "a server that speaks first is printed before any stdin is given" {
+	start_server timeout 20 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
+		--mode speak-first --text $'banner\n'
+	hold_stdin
+	start_tp localhost "$PORT"
+	out_is banner 1000
+	type_line "after the banner"
+	out_is "$(printf 'banner\nafter the banner')" 1000
+	finish
+}
+
+@test "a server that speaks first over TLS 1.2 is printed before any stdin is given" {
+	start_server timeout 20 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
+		--mode speak-first --tls 1.2 --text $'banner\n'
+	hold_stdin
+	start_tp localhost "$PORT"
+	out_is banner 1000
+	finish
+}
+
+@test "a typed line comes back at once in every write mode" {
+	local m
+	for m in "" "-b" "-P" "-R" "--io=bio-pair" "--io=bio-pair -R -P" "-b -P -R" "-s 3"; do
+		echo_peer
+		hold_stdin
+		# shellcheck disable=SC2086
+		start_tp $m localhost "$PORT"
+		type_line "mode [$m]"
+		out_is "mode [$m]" 1000
+		type_line "again"
+		out_is "$(printf 'mode [%s]\nagain' "$m")" 1000
+		finish
+		wait_server
+	done
+}
