@@ -330,6 +330,8 @@ handshake_done(struct pump *p)
 	return 0;
 }
 
+static void on_signal(struct pump *, int);
+
 static int
 write_out(struct pump *p, const unsigned char *b, size_t n)
 {
@@ -339,8 +341,10 @@ write_out(struct pump *p, const unsigned char *b, size_t n)
 		if (w < 0) {
 			if (errno == EINTR && !tp_signal_pending())
 				continue;
-			if (errno == EINTR)
-				return -1;	/* the loop reports the signal */
+			if (errno == EINTR) {
+				on_signal(p, tp_signal_pending());
+				return -1;
+			}
 			return fail(p, TP_EXIT_IO, "cannot write to stdout: %s", strerror(errno));
 		}
 		b += w;
@@ -619,8 +623,8 @@ absorb_pending(struct pump *p)
 		if (f < 0)
 			return -1;
 		if (p->cfg->trace)
-			tp_trace(p->run, "SSL_write(%p, %zu) = %s%zu (identical retry, absorbed: the peer's data is waiting)",
-			    ptr, p->o.last, r == TP_DONE ? "" : "-1", r == TP_DONE ? p->o.done : 0);
+			tp_trace(p->run, "SSL_write(%p, %zu) = %ld%s (identical retry, absorbed: the peer's data is waiting)",
+			    ptr, p->o.last, r == TP_DONE ? (long)p->o.done : -1L, outcome_name(r));
 		if (r == TP_DONE) {
 			p->last_io = tp_now_ms();
 			return 0;
@@ -856,14 +860,13 @@ tp_pump(SSL *ssl, int fd, struct tp_run *run, long deadline)
 
 	for (;;) {
 		int sig = tp_signal_pending();
-		if (tp_usr1_pending())
-			p.usr1 = true;
+
 		if (sig) {
 			on_signal(&p, sig);
 			break;
 		}
-		if (run->exit_code)
-			break;
+		if (tp_usr1_pending())
+			p.usr1 = true;
 		if (!p.in_done && (rd || (p.rd_want == TP_WANT_WRITE && wr) || more_held(&p)) &&
 		    p.stash.len - p.stash.off < STASH_READ_LIMIT) {
 			if (absorb_pending(&p) < 0 || do_read(&p) < 0)
@@ -910,7 +913,7 @@ tp_pump(SSL *ssl, int fd, struct tp_run *run, long deadline)
 		}
 		FD_ZERO(&rs);
 		FD_ZERO(&ws);
-		/* the socket's input, unless a held handshake record would wake us for nothing */
+		/* the socket's input, while there is room for it */
 		if ((!p.in_done && !p.sock_eof && p.stash.len - p.stash.off < STASH_READ_LIMIT &&
 		    (!p.net || BIO_ctrl_get_write_guarantee(p.net) > 0)) ||
 		    p.o.want == TP_WANT_READ || p.sd_want == TP_WANT_READ)

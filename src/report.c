@@ -1,6 +1,7 @@
 /* What a run says about itself, always on stderr or a file of its own:
  * failures (with their exit status), --trace lines, --stats JSON, --progress. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -83,8 +84,12 @@ tp_stats_write(struct tp_run *run)
 		return;
 	if (strcmp(run->cfg->stats, "-") == 0)
 		fd = dup(STDERR_FILENO);
-	else
+	else if (run->stats_fd >= 0)
 		fd = dup(run->stats_fd);
+	else if (run->stats_unwritable)
+		return;	/* that was the usage error, already said */
+	else	/* a usage error came before the file was opened */
+		fd = open(run->cfg->stats, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
 		if (fd >= 0)
 			close(fd);

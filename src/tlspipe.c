@@ -433,8 +433,10 @@ open_outputs(struct tp_run *run)
 
 	if (cfg->stats && strcmp(cfg->stats, "-") != 0) {
 		run->stats_fd = open(cfg->stats, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (run->stats_fd < 0)
+		if (run->stats_fd < 0) {
+			run->stats_unwritable = true;
 			return bad(run, "--stats %s: %s", cfg->stats, strerror(errno));
+		}
 	}
 	if (cfg->keylog) {
 		run->keylog_fd = open(cfg->keylog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

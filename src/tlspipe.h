@@ -87,6 +87,7 @@ struct tp_run {
 	bool told;		/* reason is already on stderr */
 	int exit_code;
 	int stats_fd, keylog_fd;	/* -1 when unused */
+	bool stats_unwritable;
 	off_t input_size;	/* stdin's size when a regular file, else -1 */
 	bool progress_tty, progress_drawn;
 	long progress_us;
