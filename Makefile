@@ -32,7 +32,7 @@ STAMP = src/.build-$(BUILDID)
 
 TEST_BINS = tests/peer tests/unit/write_retry
 
-.PHONY: all deps demo check lint install uninstall clean
+.PHONY: all deps demo check lint bench install uninstall clean
 all: tlspipe
 
 $(STAMP):
@@ -55,7 +55,7 @@ tests/unit/write_retry: tests/unit/write_retry.c $(UNIT_OBJS) $(STAMP)
 # Debian packages the build, the tests and the demo need. Quiet and quick
 # when all are there; apt-get update only when something is missing.
 DEB_PKGS = build-essential pkg-config libssl-dev libbsd-dev openssl ca-certificates \
-	bats bats-assert bats-support mandoc socat gnutls-bin jq python3 bsdextrautils
+	bats bats-assert bats-support mandoc socat gnutls-bin jq python3 bsdextrautils time
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
@@ -72,6 +72,10 @@ demo: tlspipe
 
 check: tlspipe $(TEST_BINS)
 	@tests/run.sh
+
+# throughput and memory against socat and s_client (BENCH_SIZE, BENCH_RUNS)
+bench: tlspipe
+	@bench/run.sh
 
 lint:
 	mandoc -Tlint -Wwarning man/tlspipe.1

@@ -84,6 +84,8 @@ outcome_name(enum tp_outcome o)
 
 #define fail(p, code, ...) tp_fail((p)->run, (code), __VA_ARGS__)
 
+static int send_notify(struct pump *);
+
 static int
 conn_code(const struct pump *p)
 {
@@ -319,12 +321,12 @@ handshake_done(struct pump *p)
 	if (p->cfg->verbose)
 		tp_tls_summary(p->ssl, run);
 	/* the version decides what a rekey flag can mean: say so before any payload */
-	if (p->cfg->key_update_every && p->tls12)
-		return fail(p, TP_EXIT_USAGE, "--key-update-every needs TLS 1.3, and %s agreed on %s",
+	if ((p->cfg->key_update_every && p->tls12) || (p->cfg->renegotiate_every && !p->tls12)) {
+		send_notify(p);	/* a clean goodbye: the peer did nothing wrong */
+		return fail(p, TP_EXIT_USAGE, p->tls12 ? "--key-update-every needs TLS 1.3, and %s agreed on %s" :
+		    "--renegotiate-every needs TLS 1.2 (TLS 1.3 has no renegotiation), and %s agreed on %s",
 		    run->peer, run->protocol);
-	if (p->cfg->renegotiate_every && !p->tls12)
-		return fail(p, TP_EXIT_USAGE, "--renegotiate-every needs TLS 1.2 (TLS 1.3 has no renegotiation), "
-		    "and %s agreed on %s", run->peer, run->protocol);
+	}
 	if (p->cfg->recv_only)
 		p->stdin_eof = true;	/* outbound ends right after the handshake */
 	return 0;
@@ -349,6 +351,11 @@ write_out(struct pump *p, const unsigned char *b, size_t n)
 		}
 		b += w;
 		n -= (size_t)w;
+		if (n > 0 && tp_signal_pending()) {
+			/* a blocked reader (a pager, say) must not hold a signal off */
+			on_signal(p, tp_signal_pending());
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -941,8 +948,8 @@ tp_pump(SSL *ssl, int fd, struct tp_run *run, long deadline)
 		wr = FD_ISSET(fd, &ws);
 		in_ready = FD_ISSET(STDIN_FILENO, &rs);
 		if (cfg->trace && n > 0)
-			tp_trace(run, "select: %s%s%s", rd ? "socket readable " : "", wr ? "socket writable " : "",
-			    in_ready ? "stdin readable" : "");
+			tp_trace(run, "select:%s%s%s", rd ? " socket readable" : "", wr ? " socket writable" : "",
+			    in_ready ? " stdin readable" : "");
 		if (wr && pair_flush(&p) < 0)
 			break;
 	}

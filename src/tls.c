@@ -98,6 +98,19 @@ alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
+/* OpenSSL 3.0 has no words for the TLS 1.3 alerts */
+static const char *
+alert_name(int desc)
+{
+	switch (desc) {
+	case 109: return "missing extension";
+	case 115: return "unknown PSK identity";
+	case 116: return "certificate required";
+	case 120: return "no application protocol";
+	default: return SSL_alert_desc_string_long(desc);
+	}
+}
+
 static void
 leaf_names(X509 *x, char *buf, size_t len)
 {
@@ -379,7 +392,7 @@ msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl
 		    after && b[0] != 4 && b[0] != 24 ? " (renegotiation)" : "");
 	} else if (type == SSL3_RT_ALERT && len >= 2) {
 		tp_trace(n->run, "alert %s: %s %s", write_p ? "sent" : "received",
-		    b[0] == 1 ? "warning" : "fatal", SSL_alert_desc_string_long(b[1]));
+		    b[0] == 1 ? "warning" : "fatal", alert_name(b[1]));
 	}
 }
 
@@ -652,7 +665,7 @@ tp_tls_failure(SSL *ssl, const struct tp_config *cfg, char *why, size_t whylen)
 			snprintf(why, whylen, "certificate verify failed: %s (depth %d)",
 			    X509_verify_cert_error_string(n->verify_err), n->verify_depth);
 	} else if (n && n->alert_recv >= 0) {
-		snprintf(why, whylen, "the peer sent alert %s", SSL_alert_desc_string_long(n->alert_recv));
+		snprintf(why, whylen, "the peer sent alert %s", alert_name(n->alert_recv));
 	} else if (strstr(base, "wrong version number") || strstr(base, "packet length too long") ||
 	    strstr(base, "record layer failure") || strstr(base, "http request")) {
 		snprintf(why, whylen, "the peer does not speak TLS (%s)", base);

@@ -213,8 +213,9 @@ choice(struct tp_run *run, const char *what, const char *arg, const char *const 
 			*out = i;
 			return 0;
 		}
-	return bad(run, "%s %s: expected %s, %s%s%s", what, arg, names[0], names[1],
-	    names[2] ? " or " : "", names[2] ? names[2] : "");
+	if (names[2] == NULL)
+		return bad(run, "%s %s: expected %s or %s", what, arg, names[0], names[1]);
+	return bad(run, "%s %s: expected %s, %s or %s", what, arg, names[0], names[1], names[2]);
 }
 
 static int
@@ -378,6 +379,8 @@ parse(int argc, char **argv, struct tp_config *cfg, struct tp_run *run)
 		return bad(run, "--insecure is for clients: a server does not verify by default");
 	if (cfg->insecure && cfg->npins)
 		return bad(run, "--insecure and --pin contradict each other");
+	if (cfg->npins && (cfg->cafile || cfg->capath))
+		return bad(run, "--pin replaces the chain check: --cafile and --capath would have no effect");
 	if (cfg->npins && cfg->listen)
 		return bad(run, "--pin is for clients");
 	if (cfg->listen && (cfg->servername || cfg->capath))
@@ -442,6 +445,8 @@ open_outputs(struct tp_run *run)
 		run->keylog_fd = open(cfg->keylog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (run->keylog_fd < 0)
 			return bad(run, "--keylog %s: %s", cfg->keylog, strerror(errno));
+		/* secrets: an older, wider file is narrowed too (if it is ours) */
+		(void)fchmod(run->keylog_fd, 0600);
 		tp_warn("writing TLS secrets to %s (anyone who reads it can decrypt this session)", cfg->keylog);
 	}
 	return 0;

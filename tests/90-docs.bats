@@ -1,0 +1,272 @@
+#!/usr/bin/env bats
+# The man page, the completions, --help, -V and make install never drift apart.
+load helpers
+
+MAN="$TOP/man/tlspipe.1"
+BASHC="$TOP/completions/tlspipe.bash"
+ZSHC="$TOP/completions/_tlspipe"
+FISHC="$TOP/completions/tlspipe.fish"
+
+# the long options --help lists, one per line, without the dashes
+help_long_options() {
+	"$TP" --help | grep -oE -- '--[a-z][a-z0-9-]*' | sed 's/^--//' | sort -u
+}
+
+# the short options --help lists (-b, -4, ...), without the dash
+help_short_options() {
+	"$TP" --help | grep -oE -- '(^|[ ,])-[A-Za-z0-9]([ ,]|$)' | tr -d ' ,-' | sort -u
+}
+
+# missing_in FILE FORMAT: print each long option whose pattern (FORMAT with
+# %s for the name, an extended regexp) does not match FILE
+missing_in() {
+	local file=$1 format=$2 o
+	for o in $(help_long_options); do
+		# shellcheck disable=SC2059
+		grep -Eq -e "$(printf -- "$format" "$o")" "$file" || echo "--$o"
+	done
+}
+
+@test "--help lists long options (the drift tests below are not vacuous)" {
+	run help_long_options
+	assert_success
+	assert_line blocking
+	assert_line io
+	# the options that came with pins, rekeying and diagnostics
+	local o
+	for o in pin verify-client key-update-every renegotiate-every allow-client-renegotiation \
+		no-renegotiation trace stats progress keylog idle-timeout; do
+		assert_line "$o"
+	done
+	assert [ "${#lines[@]}" -ge 35 ]
+}
+
+@test "every long option of --help is in the man page" {
+	mandoc -Tascii "$MAN" | col -b >"$T/man.txt"
+	run missing_in "$T/man.txt" '--%s([^a-z0-9-]|$)'
+	assert_success
+	assert_output ''
+}
+
+@test "every long option of --help is in the bash completion" {
+	run missing_in "$BASHC" '--%s([^a-z0-9-]|$)'
+	assert_success
+	assert_output ''
+}
+
+@test "every long option of --help is in the zsh completion" {
+	run missing_in "$ZSHC" '--%s([^a-z0-9-]|$)'
+	assert_success
+	assert_output ''
+}
+
+@test "every long option of --help is in the fish completion" {
+	run missing_in "$FISHC" '(-l|--long-option) %s( |$)'
+	assert_success
+	assert_output ''
+}
+
+@test "every short option of --help is in the man page and the three completions" {
+	local o missing=
+	mandoc -Tascii "$MAN" | col -b >"$T/man.txt"
+	for o in $(help_short_options); do
+		grep -Eq -e "(^|[^a-z0-9-])-$o([^a-zA-Z0-9-]|$)" "$T/man.txt" || missing+=" man:-$o"
+		grep -Eq -e "(^|[^a-z0-9-])-$o([^a-zA-Z0-9-]|$)" "$BASHC" || missing+=" bash:-$o"
+		grep -Eq -e "(^|[^a-z0-9-])-$o([^a-zA-Z0-9-]|$)" "$ZSHC" || missing+=" zsh:-$o"
+		grep -Eq -e "-s $o( |$)" "$FISHC" || missing+=" fish:-$o"
+	done
+	assert_equal "$missing" ''
+}
+
+@test "every --stats key, signal and environment variable is in the man page (and the keys in the README)" {
+	mandoc -Tascii "$MAN" | col -b >"$T/man.txt"
+	# a usage error still writes the JSON line (to stderr with -): its keys are the real ones
+	run bash -c "'$TP' --stats=- --write-size=0 localhost 1 2>&1 >/dev/null | grep '^{'"
+	assert_success
+	local keys k missing=
+	keys=$(printf '%s\n' "$output" | jq -r 'keys_unsorted[]')
+	assert [ "$(printf '%s\n' "$keys" | wc -l)" -ge 19 ]
+	for k in $keys; do
+		grep -Eq -e "(^|[^a-z_])${k}([^a-z_]|$)" "$T/man.txt" || missing+=" $k"
+		grep -Eq -e "\`${k}\`" "$TOP/README.md" || missing+=" README:$k"
+	done
+	for k in SIGUSR1 SIGINT SIGTERM SIGHUP SSLKEYLOGFILE; do
+		grep -q -e "$k" "$T/man.txt" || missing+=" $k"
+	done
+	assert_equal "$missing" ''
+}
+
+@test "the man page has the sections and examples the issues ask for" {
+	mandoc -Tascii "$MAN" | col -b >"$T/man.txt"
+	local s missing=
+	for s in NAME SYNOPSIS DESCRIPTION OPTIONS ENVIRONMENT 'EXIT STATUS' EXAMPLES \
+		DIAGNOSTICS 'SEE ALSO' STANDARDS CAVEATS; do
+		grep -qx -e "$s" "$T/man.txt" || missing+=" section:$s"
+	done
+	# every exit status of --help has an entry
+	sed -n '/^EXIT STATUS$/,/^EXAMPLES$/p' "$T/man.txt" >"$T/exit.txt"
+	for s in 0 1 2 3 4 5 6 "128[+]n"; do
+		grep -Eq -e "^ +$s([[:space:]]|$)" "$T/exit.txt" || missing+=" exit:$s"
+	done
+	for s in 'Connection: close' '--pin sha256//' '--keylog=' '--stats=- ' 'jq ' 'stash' \
+		'WANT_READ' 'WANT_WRITE' 'SSL_MODE_AUTO_RETRY' 'BIO pair' 'bad length' \
+		'listening on 127.0.0.1:40123 pin sha256//'; do
+		grep -qF -e "$s" "$T/man.txt" || missing+=" text:'$s'"
+	done
+	assert_equal "$missing" ''
+}
+
+@test "the man page is clean under mandoc -Tlint -Wwarning" {
+	run mandoc -Tlint -Wwarning "$MAN"
+	assert_success
+	assert_output ''
+}
+
+@test "bash -n parses the bash completion" {
+	run bash -n "$BASHC"
+	assert_success
+	assert_output ''
+}
+
+@test "zsh -n parses the zsh completion" {
+	command -v zsh >/dev/null || skip "zsh is not installed"
+	run zsh -n "$ZSHC"
+	assert_success
+	assert_output ''
+}
+
+@test "fish -n parses the fish completion" {
+	command -v fish >/dev/null || skip "fish is not installed"
+	run fish -n "$FISHC"
+	assert_success
+	assert_output ''
+}
+
+# complete WORD...: run the bash completion on a command line whose last word
+# is the one being completed; prints the candidates, one per line
+complete_words() {
+	COMP_WORDS=("$@")
+	COMP_CWORD=$(($# - 1))
+	COMPREPLY=()
+	_tlspipe || true
+	printf '%s\n' "${COMPREPLY[@]}"
+}
+
+@test "the bash completion offers bio-pair after --io= and --io" {
+	# shellcheck source=../completions/tlspipe.bash
+	source "$BASHC"
+	# "--io=" as bash splits it by COMP_WORDBREAKS: --io, =, ""
+	run complete_words tlspipe --io = ''
+	assert_success
+	assert_line bio-pair
+	assert_line socket
+	assert_equal "${#lines[@]}" 2
+	# "--io=b", split
+	run complete_words tlspipe --io = b
+	assert_output bio-pair
+	# "--io " then a separate word
+	run complete_words tlspipe -v --io ''
+	assert_line bio-pair
+	# "--io=" unsplit (COMP_WORDBREAKS without "="): the whole word comes back
+	run complete_words tlspipe --io=
+	assert_line --io=bio-pair
+}
+
+@test "the bash completion offers the fixed values of --min-tls, --max-tls and --on-eof" {
+	source "$BASHC"
+	run complete_words tlspipe --min-tls ''
+	assert_output "$(printf '1.0\n1.1\n1.2\n1.3')"
+	run complete_words tlspipe --max-tls = 1.
+	assert_output "$(printf '1.0\n1.1\n1.2\n1.3')"
+	run complete_words tlspipe --on-eof = ''
+	assert_output "$(printf 'notify\nwait\nexit')"
+}
+
+@test "the bash completion completes files after --cafile and long options after --" {
+	source "$BASHC"
+	: >"$T/some-ca.pem"
+	run complete_words tlspipe --cafile "$T/some-"
+	assert_output "$T/some-ca.pem"
+	run complete_words tlspipe --no-auto
+	assert_output --no-auto-retry
+}
+
+@test "the bash completion completes files after --cert, --key, --keylog and --stats, directories after --capath" {
+	source "$BASHC"
+	mkdir "$T/some-dir"
+	: >"$T/some-file"
+	local o
+	for o in --cert --key --keylog --stats; do
+		run complete_words tlspipe "$o" "$T/some-f"
+		assert_output "$T/some-file"
+		run complete_words tlspipe "$o" = "$T/some-f"
+		assert_output "$T/some-file"
+	done
+	run complete_words tlspipe --capath "$T/some-"
+	assert_output "$T/some-dir"
+	# the value of an option is not taken for the host operand
+	run complete_words tlspipe --stats "$T/some-file" --keylog=k.log --pin sha256//x loc
+	assert_success
+	refute_output --partial "$T"
+}
+
+@test "the fish completion offers values and files where the options take them" {
+	command -v fish >/dev/null || skip "fish is not installed"
+	mkdir "$T/fish" && cd "$T/fish"
+	: >keys.log
+	mkdir cadir
+	run fish -N -c "source '$FISHC'; complete -C 'tlspipe --on-eof '"
+	assert_line --regexp '^notify'
+	assert_line --regexp '^wait'
+	assert_line --regexp '^exit'
+	run fish -N -c "source '$FISHC'; complete -C 'tlspipe --min-tls '"
+	assert_line --regexp '^1\.3'
+	run fish -N -c "source '$FISHC'; complete -C 'tlspipe --io='"
+	assert_line --regexp '^--io=bio-pair'
+	run fish -N -c "source '$FISHC'; complete -C 'tlspipe --keylog k'"
+	assert_line --regexp '^keys\.log'
+	run fish -N -c "source '$FISHC'; complete -C 'tlspipe --stats k'"
+	assert_line --regexp '^keys\.log'
+	run fish -N -c "source '$FISHC'; complete -C 'tlspipe --capath '"
+	assert_line --regexp '^cadir/'
+	refute_line --regexp '^keys\.log'
+}
+
+@test "make install DESTDIR=... PREFIX=/usr puts the binary, the page and the completions in place" {
+	local san=
+	[ -e "$TOP/src/.build-san" ] && san=SANITIZE=1
+	# what is installed is what was tested: nothing may be rebuilt here
+	run make -s -C "$TOP" -q tlspipe $san
+	assert_success
+	run make -s -C "$TOP" install DESTDIR="$T/root" PREFIX=/usr $san
+	assert_success
+	local r=$T/root/usr
+	assert [ -x "$r/bin/tlspipe" ]
+	cmp "$TOP/tlspipe" "$r/bin/tlspipe"
+	cmp "$MAN" "$r/share/man/man1/tlspipe.1"
+	cmp "$BASHC" "$r/share/bash-completion/completions/tlspipe"
+	cmp "$ZSHC" "$r/share/zsh/site-functions/_tlspipe"
+	cmp "$FISHC" "$r/share/fish/vendor_completions.d/tlspipe.fish"
+	run "$r/bin/tlspipe" -V
+	assert_success
+}
+
+@test "tlspipe -V prints the tlspipe version and the OpenSSL 3 it runs on" {
+	local v
+	v=$(sed -n 's/^#define TP_VERSION "\(.*\)"$/\1/p' "$TOP/src/tlspipe.h")
+	[ -n "$v" ]
+	run "$TP" -V
+	assert_success
+	assert_output --regexp "^tlspipe $v \\(OpenSSL 3\\.[0-9]+\\.[0-9]+"
+	assert_equal "${#lines[@]}" 1
+	run "$TP" --version
+	assert_output --regexp "^tlspipe $v \\(OpenSSL 3\\."
+}
+
+@test "--help fits one screen: at most 60 lines, none wider than 80 columns" {
+	run "$TP" --help
+	assert_success
+	assert [ "${#lines[@]}" -le 60 ]
+	run bash -c "'$TP' --help | awk 'length(\$0) > 80 { print length(\$0) \" columns: \" \$0 }'"
+	assert_output ''
+}
