@@ -291,8 +291,11 @@ failed_stats() {
 }
 
 @test "--stats needs an argument: a bare --stats is a usage error" {
-	run --separate-stderr tpq --stats localhost 1 </dev/null
+	cd "$T"
+	run --separate-stderr tpq localhost 1 --stats </dev/null
 	assert_equal "$status" 2
+	assert_output ""
+	[[ "$stderr" == *"--stats needs a value"* ]]
 }
 
 # ---- --trace ----
