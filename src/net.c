@@ -92,9 +92,26 @@ wait_fd(int fd, bool write, long deadline_ms)
 static int
 new_socket(int family)
 {
-	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
 
-	return fd;
+static struct addrinfo *
+resolve(struct tp_run *run, const char *host, int flags)
+{
+	struct addrinfo hints = { .ai_family = run->cfg->family, .ai_socktype = SOCK_STREAM,
+	    .ai_flags = flags }, *res;
+	int rc = getaddrinfo(host, run->cfg->port, &hints, &res);
+
+	if ((rc == EAI_BADFLAGS || rc == EAI_NONAME) && (flags & AI_ADDRCONFIG)) {
+		hints.ai_flags &= ~AI_ADDRCONFIG;	/* it hides loopback on a box without routes */
+		rc = getaddrinfo(host, run->cfg->port, &hints, &res);
+	}
+	if (rc != 0) {
+		tp_fail(run, TP_EXIT_CONNECT, "cannot resolve %s port %s: %s", host, run->cfg->port,
+		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return NULL;
+	}
+	return res;
 }
 
 int
@@ -104,20 +121,11 @@ tp_net_connect(struct tp_run *run, long deadline_ms)
 	char *peer = run->peer;
 	size_t peerlen = sizeof(run->peer);
 	bool timed_out = false;
-	struct addrinfo hints = { .ai_family = cfg->family, .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_ADDRCONFIG }, *res, *ai;
-	int rc, fd = -1, err = 0;
+	struct addrinfo *res = resolve(run, cfg->host, AI_ADDRCONFIG), *ai;
+	int fd = -1, err = 0;
 
-	rc = getaddrinfo(cfg->host, cfg->port, &hints, &res);
-	if (rc == EAI_BADFLAGS || rc == EAI_NONAME) {
-		hints.ai_flags = 0;	/* AI_ADDRCONFIG hides loopback on a box without routes */
-		rc = getaddrinfo(cfg->host, cfg->port, &hints, &res);
-	}
-	if (rc != 0) {
-		tp_fail(run, TP_EXIT_CONNECT, "cannot resolve %s port %s: %s", cfg->host, cfg->port,
-		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+	if (res == NULL)
 		return -1;
-	}
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = new_socket(ai->ai_family);
 		if (fd < 0) {
@@ -173,19 +181,15 @@ int
 tp_net_listen(struct tp_run *run)
 {
 	const struct tp_config *cfg = run->cfg;
-	struct addrinfo hints = { .ai_family = cfg->family, .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_PASSIVE }, *res, *ai;
 	const char *host = cfg->host ? cfg->host : (cfg->family == AF_INET6 ? "::1" : "127.0.0.1");
+	struct addrinfo *res = resolve(run, host, AI_PASSIVE), *ai;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char where[128];
-	int rc, fd = -1, err = 0, one = 1;
+	int fd = -1, err = 0, one = 1;
 
-	rc = getaddrinfo(host, cfg->port, &hints, &res);
-	if (rc != 0) {
-		tp_fail(run, TP_EXIT_CONNECT, "cannot resolve %s port %s: %s", host, cfg->port, gai_strerror(rc));
+	if (res == NULL)
 		return -1;
-	}
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = new_socket(ai->ai_family);
 		if (fd < 0) {

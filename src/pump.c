@@ -34,6 +34,7 @@
 #define CHUNK (256 * 1024)	/* stdin read and SSL_read size */
 #define PAIR_SIZE (128 * 1024)	/* each half of the BIO pair */
 #define LINGER_MS 1000
+#define RENEG_WAIT_MS 2000	/* how long close_notify waits for a HelloRequest's answer */
 #define STASH_READ_LIMIT (4 * 1024 * 1024)	/* reads pause while the peer will not take more */
 
 enum out_state { OUT_OPEN, OUT_EOF, OUT_DONE };
@@ -69,6 +70,7 @@ struct pump {
 
 	bool handshaken, tls12;
 	uint64_t rekey_mark;	/* bytes moved at the last rekey */
+	long rekey_ms;		/* when it started */
 	bool usr1;		/* SIGUSR1 asked for a rekey not yet started */
 	long deadline, last_io;
 };
@@ -384,6 +386,15 @@ rekey_due(const struct pump *p)
 	return p->usr1 || (every && p->st->bytes_in + p->st->bytes_out - p->rekey_mark >= every);
 }
 
+/* A due rekey can start now: not during another handshake, nor while a
+ * write is pending (SSL_key_update refuses then), nor after goodbyes. */
+static bool
+rekey_ready(const struct pump *p)
+{
+	return p->handshaken && !p->in_done && !p->st->close_notify_sent && rekey_due(p) &&
+	    p->o.want == TP_DONE && !SSL_in_init(p->ssl) && !SSL_renegotiate_pending(p->ssl);
+}
+
 static int read_loop(struct pump *p);
 
 /* Reads never block the loop: with -b the socket is blocking for SSL_write
@@ -435,7 +446,7 @@ read_loop(struct pump *p)
 				p->last_io = tp_now_ms();
 				if (!p->cfg->send_only && write_out(p, p->buf, (size_t)n) < 0)
 					return -1;
-				if (rekey_due(p)) {
+				if (rekey_ready(p)) {
 					p->rd_want = TP_DONE;	/* more may be held: come back */
 					return 0;
 				}
@@ -565,14 +576,13 @@ write_ready(const struct pump *p, bool rd, bool wr)
 }
 
 /* New writes wait while a handshake runs (the read side drives it), while
- * the stash holds ciphertext, or while a rekey is due; a pending one goes on. */
+ * the stash holds ciphertext, or while a rekey can start; a pending one goes on. */
 static bool
 write_allowed(const struct pump *p)
 {
 	if (p->o.want != TP_DONE)
 		return true;
-	return !SSL_in_init(p->ssl) && stash_empty(p) && !(p->handshaken && rekey_due(p) && !p->in_done &&
-	    !p->st->close_notify_sent);
+	return !SSL_in_init(p->ssl) && stash_empty(p) && !rekey_ready(p);
 }
 
 static int
@@ -696,6 +706,7 @@ rekey(struct pump *p, const char *why)
 	}
 	p->st->rekeys++;
 	p->rekey_mark = p->st->bytes_in + p->st->bytes_out;
+	p->rekey_ms = tp_now_ms();
 	tp_trace(p->run, "%s: %s started", why, p->tls12 ? "renegotiation" : "key update");
 	/* pushed out by the read side, even when this side only receives */
 	return do_read(p);
@@ -704,10 +715,7 @@ rekey(struct pump *p, const char *why)
 static int
 maybe_rekey(struct pump *p)
 {
-	if (!p->handshaken || p->in_done || p->st->close_notify_sent || !rekey_due(p))
-		return 0;
-	/* SSL_key_update refuses while a write is pending; one handshake at a time */
-	if (p->o.want != TP_DONE || SSL_in_init(p->ssl) || SSL_renegotiate_pending(p->ssl))
+	if (!rekey_ready(p))
 		return 0;
 	if (p->usr1) {
 		p->usr1 = false;
@@ -766,6 +774,17 @@ on_signal(struct pump *p, int sig)
 	fail(p, 128 + sig, "interrupted by signal %d (%s)", sig, strsignal(sig));
 }
 
+/* close_notify waits while a handshake runs (SSL_shutdown inside one sends
+ * nothing), and for a while after our HelloRequest: the client's answer
+ * would meet a closed connection. */
+static bool
+notify_may_go(const struct pump *p)
+{
+	if (SSL_in_init(p->ssl))
+		return false;
+	return !SSL_renegotiate_pending(p->ssl) || tp_now_ms() - p->rekey_ms >= RENEG_WAIT_MS;
+}
+
 /* What the directions' states mean now. Returns 1 when finished. */
 static int
 settle(struct pump *p)
@@ -776,28 +795,30 @@ settle(struct pump *p)
 			p->out = OUT_DONE;
 	}
 	if (p->out == OUT_EOF && !p->st->close_notify_sent) {
-		if (p->sd_want == TP_DONE && !SSL_in_init(p->ssl) && send_notify(p) < 0)
+		if (p->sd_want == TP_DONE && notify_may_go(p) && send_notify(p) < 0)
 			return -1;
 		if (p->st->close_notify_sent)
 			p->out = OUT_DONE;
 	}
 	if (p->out == OUT_DONE && p->st->close_notify_sent && p->cfg->on_eof == TP_EOF_EXIT)
 		return 1;
-	if (p->in_done) {
-		/* the peer half-closed: it still gets the rest of stdin, unless a
-		 * person at a terminal is typing to a server that hung up */
-		if (p->out != OUT_DONE && isatty(STDIN_FILENO) != 1)
-			return 0;
-		if (!p->st->close_notify_sent && p->o.len == 0) {
-			/* SSL_shutdown inside a handshake sends nothing: wait for its end */
-			if (p->sd_want == TP_DONE && !SSL_in_init(p->ssl) && send_notify(p) < 0)
-				return -1;
-			if (!p->st->close_notify_sent)
-				return 0;
-		}
-		return p->st->close_notify_sent ? 1 : 0;
+	if (!p->in_done)
+		return 0;
+	/* the peer half-closed: it still gets the rest of stdin, unless a
+	 * person at a terminal is typing to a server that hung up */
+	if (p->out != OUT_DONE && isatty(STDIN_FILENO) != 1)
+		return 0;
+	if (p->st->close_notify_sent || p->o.len != 0)
+		return p->st->close_notify_sent;
+	if (SSL_in_init(p->ssl)) {
+		/* the peer left in the middle of a handshake: no goodbye is possible */
+		tp_warn("%s closed the connection during a handshake; no close_notify could be sent",
+		    p->run->peer);
+		return 1;
 	}
-	return 0;
+	if (p->sd_want == TP_DONE && notify_may_go(p) && send_notify(p) < 0)
+		return -1;
+	return p->st->close_notify_sent;
 }
 
 static long
@@ -815,8 +836,19 @@ next_wait(struct pump *p, long now)
 	}
 	if (p->cfg->progress && p->run->progress_tty && (wait < 0 || wait > 500))
 		wait = 500;
+	/* a close_notify held for a HelloRequest's answer goes when the wait ends */
+	if ((p->out == OUT_EOF || p->in_done) && !p->st->close_notify_sent && SSL_renegotiate_pending(p->ssl)) {
+		long left = p->rekey_ms + RENEG_WAIT_MS - now;
+
+		if (left > 0 && (wait < 0 || left < wait))
+			wait = left;
+	}
 	/* something complete held inside OpenSSL must not wait on select() */
 	if (!p->in_done && more_held(p))
+		wait = 0;
+	/* a fresh write that may start now (a handshake ended late in this
+	 * turn, say) is not an event select() would report */
+	if (p->handshaken && p->o.len > 0 && p->o.want == TP_DONE && write_allowed(p))
 		wait = 0;
 	/* a pair with room again is a pending write's signal: no fd reports it */
 	if (p->net && p->o.want == TP_WANT_WRITE && write_allowed(p) &&

@@ -29,15 +29,6 @@ tp_bare() {
 	timeout 20 "$TP" "$@"
 }
 
-# stderr_has TEXT: the last run's stderr contains TEXT (case-insensitive)
-stderr_has() {
-	if ! grep -qiF -- "$1" <<<"$stderr"; then
-		echo "stderr lacks \"$1\":"
-		echo "$stderr"
-		return 1
-	fi
-}
-
 # the sink saw no payload: it reports bytes=0, or (handshake failed) no stats at all
 sink_got_nothing() {
 	if grep -q 'bytes=[1-9]' "$T/srv.out"; then

@@ -26,13 +26,6 @@ tpq() {
 	timeout 10 "$TP" --cafile "$CA" "$@"
 }
 
-# to_file FILE CMD...: CMD with its stdout in FILE (binary-safe)
-to_file() {
-	local f=$1
-	shift
-	"$@" >"$f"
-}
-
 closed_stdout() {
 	"$@" >&-
 }
@@ -40,57 +33,6 @@ closed_stdout() {
 # (not `run CMD <&-`: run's own pipe would take the free fd 0)
 closed_stdin() {
 	"$@" <&-
-}
-
-now_ms() {
-	date +%s%3N
-}
-
-# hold_stdin: a fifo $T/stdin that stays open (no EOF) until end_stdin.
-# Start servers before this, and give commands {HOLD}>&-, or they hold it too.
-hold_stdin() {
-	mkfifo "$T/stdin"
-	exec {HOLD}<>"$T/stdin"
-}
-end_stdin() {
-	if [ -n "${HOLD:-}" ]; then
-		exec {HOLD}>&-
-		HOLD=
-	fi
-}
-
-# reap PID SECS: wait at most SECS for PID (then kill -9); its status in RC
-reap() {
-	local i
-	for i in $(seq $(($2 * 20))); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -9 "$1" 2>/dev/null || true
-	RC=0
-	wait "$1" || RC=$?
-}
-
-# pattern N: what peer --mode send --bytes N sends
-pattern() {
-	seq -f '%015.0f' 0 $(($1 / 16)) | head -c "$1"
-}
-
-# a port nothing listens on
-closed_port() {
-	start_server timeout 30 "$PEER" --mode silent
-	CLOSED=$PORT
-	kill "$SRV_PID"
-	wait "$SRV_PID" 2>/dev/null || true
-	SRV_PID=
-}
-
-stderr_has() {
-	if ! grep -qiF -- "$1" <<<"$stderr"; then
-		echo "stderr lacks \"$1\":"
-		echo "$stderr"
-		return 1
-	fi
 }
 
 @test "a reply sent 1 s after stdin's EOF is printed and the exit is 0" {

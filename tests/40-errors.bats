@@ -20,19 +20,6 @@ teardown() {
 	helpers_teardown
 }
 
-now_ms() {
-	date +%s%3N
-}
-
-# a port nothing listens on: a usage error must be exit 2 here, never 3
-closed_port() {
-	start_server timeout 30 "$PEER" --mode silent
-	CLOSED=$PORT
-	kill "$SRV_PID"
-	wait "$SRV_PID" 2>/dev/null || true
-	SRV_PID=
-}
-
 # refused ARGS...: tlspipe ARGS is exit 2, stdout empty, and stderr is one
 # line that starts with "tlspipe: "
 refused() {
@@ -47,37 +34,6 @@ refused() {
 		echo "$stderr"
 		return 1
 	fi
-}
-
-stderr_has() {
-	if ! grep -qiF -- "$1" <<<"$stderr"; then
-		echo "stderr lacks \"$1\":"
-		echo "$stderr"
-		return 1
-	fi
-}
-
-hold_stdin() {
-	mkfifo "$T/stdin"
-	exec {HOLD}<>"$T/stdin"
-}
-end_stdin() {
-	if [ -n "${HOLD:-}" ]; then
-		exec {HOLD}>&-
-		HOLD=
-	fi
-}
-
-# reap PID SECS: wait at most SECS for PID (then kill -9); its status in RC
-reap() {
-	local i
-	for i in $(seq $(($2 * 20))); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -9 "$1" 2>/dev/null || true
-	RC=0
-	wait "$1" || RC=$?
 }
 
 # wait_for FILE TEXT MS: until FILE contains TEXT, at most MS

@@ -19,23 +19,6 @@ teardown() {
 	helpers_teardown
 }
 
-now_ms() {
-	date +%s%3N
-}
-
-# hold_stdin: a fifo $T/stdin that stays open (no EOF) until end_stdin.
-hold_stdin() {
-	rm -f "$T/stdin"
-	mkfifo "$T/stdin"
-	exec {HOLD}<>"$T/stdin"
-}
-end_stdin() {
-	if [ -n "${HOLD:-}" ]; then
-		exec {HOLD}>&-
-		HOLD=
-	fi
-}
-
 # type_line TEXT: one line on tlspipe's still-open stdin
 type_line() {
 	printf '%s\n' "$1" >&"$HOLD"
@@ -47,18 +30,6 @@ start_tp() {
 	: >"$T/out"
 	"$TP" --cafile "$CA" "$@" <"$T/stdin" >"$T/out" 2>"$T/err" 3>&- {HOLD}>&- &
 	TP_PID=$!
-}
-
-# reap PID SECS: wait at most SECS for PID (then kill -9); its status in RC
-reap() {
-	local i
-	for i in $(seq $(($2 * 20))); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -9 "$1" 2>/dev/null || true
-	RC=0
-	wait "$1" || RC=$?
 }
 
 # out_is TEXT MS: tlspipe's stdout becomes exactly TEXT within MS

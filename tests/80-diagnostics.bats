@@ -25,30 +25,9 @@ tpq() {
 	timeout 20 "$TP" --cafile "$CA" "$@"
 }
 
-# to_file FILE CMD...: CMD with its stdout in FILE (binary-safe)
-to_file() {
-	local f=$1
-	shift
-	"$@" >"$f"
-}
-
 # a test peer with the test CA's localhost certificate
 peer() {
 	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@"
-}
-
-# pattern N: what peer --mode send --bytes N sends
-pattern() {
-	seq -f '%015.0f' 0 $(($1 / 16)) | head -c "$1"
-}
-
-# a port nothing listens on
-closed_port() {
-	start_server timeout 30 "$PEER" --mode silent
-	CLOSED=$PORT
-	kill "$SRV_PID"
-	wait "$SRV_PID" 2>/dev/null || true
-	SRV_PID=
 }
 
 # slow_server SECS [tlspipe options]: a tlspipe -l server whose stdout is a
@@ -76,14 +55,6 @@ wait_slow() {
 	SLOW_RC=0
 	wait "$SLOW_PID" || SLOW_RC=$?
 	SLOW_PID=
-}
-
-stderr_has() {
-	if ! grep -qiF -- "$1" <<<"$stderr"; then
-		echo "stderr lacks \"$1\":"
-		echo "$stderr"
-		return 1
-	fi
 }
 
 # the keys SPEC.md promises in every --stats object

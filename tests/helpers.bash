@@ -24,6 +24,7 @@ teardown() {
 # stderr $T/srv.err) and wait for its "listening on ADDR:PORT" line.
 # Sets SRV_PID and PORT. Stdin is /dev/null unless SRV_STDIN names a file.
 start_server() {
+	rm -f "$T/srv.out" "$T/srv.err"	# a loop must not read the last server's line
 	"$@" <"${SRV_STDIN:-/dev/null}" >"$T/srv.out" 2>"$T/srv.err" 3>&- &
 	SRV_PID=$!
 	local i
@@ -67,4 +68,63 @@ random_file() {	# random_file PATH BYTES
 # the sink's report: sha256=... bytes=N close_notify=1 ...
 sink_sha() {
 	sed -n 's/.*sha256=\([0-9a-f]*\).*/\1/p' "$T/srv.out"
+}
+
+now_ms() {
+	date +%s%3N
+}
+
+# pattern N: what peer --mode send --bytes N sends
+pattern() {
+	seq -f '%015.0f' 0 $(($1 / 16)) | head -c "$1"
+}
+
+# to_file FILE CMD...: CMD's stdout into FILE (for `run`, which keeps stderr)
+to_file() {
+	local f=$1
+	shift
+	"$@" >"$f"
+}
+
+stderr_has() {
+	if ! grep -qiF -- "$1" <<<"$stderr"; then
+		echo "stderr lacks \"$1\":"
+		echo "$stderr"
+		return 1
+	fi
+}
+
+# a port nothing listens on (sets CLOSED)
+closed_port() {
+	start_server timeout 30 "$PEER" --mode silent
+	CLOSED=$PORT
+	kill "$SRV_PID"
+	wait "$SRV_PID" 2>/dev/null || true
+	SRV_PID=
+}
+
+# hold_stdin: a fifo $T/stdin that stays open (no EOF) until end_stdin.
+# Start servers before this, and give commands {HOLD}>&-, or they hold it too.
+hold_stdin() {
+	rm -f "$T/stdin"
+	mkfifo "$T/stdin"
+	exec {HOLD}<>"$T/stdin"
+}
+end_stdin() {
+	if [ -n "${HOLD:-}" ]; then
+		exec {HOLD}>&-
+		HOLD=
+	fi
+}
+
+# reap PID SECS: wait at most SECS for PID (then kill -9); its status in RC
+reap() {
+	local i
+	for i in $(seq $(($2 * 20))); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -9 "$1" 2>/dev/null || true
+	RC=0
+	wait "$1" || RC=$?
 }
