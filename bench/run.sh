@@ -56,7 +56,7 @@ for n in tlspipe socat s_client tcp; do
 	eval "m_$n=$(cut -d' ' -f2 "$work/$n" | sort -n | tail -n 1)"
 done
 printf '\nupload of %d MiB, median of %d runs, TLS 1.3 AES-256-GCM sink on loopback\n' $((size >> 20)) "$runs"
-printf '%-10s %8s %10s %12s\n' tool MB/s max_RSS_KiB
+printf '%-10s %8s %10s\n' tool MB/s max_RSS_KiB
 for n in tlspipe socat s_client tcp; do
 	eval "printf '%-10s %8s %10s\n' $n \$(mbps \$t_$n) \$m_$n"
 done
