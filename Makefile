@@ -55,7 +55,7 @@ tests/unit/write_retry: tests/unit/write_retry.c $(UNIT_OBJS) $(STAMP)
 # Debian packages the build, the tests and the demo need. Quiet and quick
 # when all are there; apt-get update only when something is missing.
 DEB_PKGS = build-essential pkg-config libssl-dev libbsd-dev openssl ca-certificates \
-	bats bats-assert bats-support mandoc socat gnutls-bin jq python3 bsdextrautils time
+	bats bats-assert bats-support mandoc socat gnutls-bin jq python3 bsdextrautils time zsh fish
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
