@@ -5,22 +5,6 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-eval "helpers_$(declare -f setup)"
-eval "helpers_$(declare -f teardown)"
-setup() {
-	helpers_setup
-	TP_PID= BG_PID= HOLD=
-}
-teardown() {
-	local p
-	for p in ${TP_PID:-} ${BG_PID:-}; do
-		kill -9 "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	end_stdin
-	helpers_teardown
-}
-
 # tlspipe under a short limit: a hang fails the test instead of stalling it
 tpq() {
 	timeout 10 "$TP" --cafile "$CA" "$@"

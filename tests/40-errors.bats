@@ -5,21 +5,6 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-eval "helpers_$(declare -f setup)"
-eval "helpers_$(declare -f teardown)"
-setup() {
-	helpers_setup
-	TP_PID= HOLD=
-}
-teardown() {
-	if [ -n "${TP_PID:-}" ]; then
-		kill -9 "$TP_PID" 2>/dev/null || true
-		wait "$TP_PID" 2>/dev/null || true
-	fi
-	end_stdin
-	helpers_teardown
-}
-
 # refused ARGS...: tlspipe ARGS is exit 2, stdout empty, and stderr is one
 # line that starts with "tlspipe: "
 refused() {

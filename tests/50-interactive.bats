@@ -4,21 +4,6 @@
 # heard before any stdin is given.
 load helpers
 
-eval "helpers_$(declare -f setup)"
-eval "helpers_$(declare -f teardown)"
-setup() {
-	helpers_setup
-	TP_PID= HOLD=
-}
-teardown() {
-	if [ -n "${TP_PID:-}" ]; then
-		kill -9 "$TP_PID" 2>/dev/null || true
-		wait "$TP_PID" 2>/dev/null || true
-	fi
-	end_stdin
-	helpers_teardown
-}
-
 # type_line TEXT: one line on tlspipe's still-open stdin
 type_line() {
 	printf '%s\n' "$1" >&"$HOLD"

@@ -6,20 +6,6 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-eval "helpers_$(declare -f setup)"
-eval "helpers_$(declare -f teardown)"
-setup() {
-	helpers_setup
-	TP_PID= PIN=
-}
-teardown() {
-	if [ -n "${TP_PID:-}" ]; then
-		kill -9 "$TP_PID" 2>/dev/null || true
-		wait "$TP_PID" 2>/dev/null || true
-	fi
-	helpers_teardown
-}
-
 # the write modes every matrix below runs, in both roles
 MODES=("" "-b" "-P" "-R" "--io=bio-pair" "-b -P -R" "--io=bio-pair -P -R" "-s 1000")
 SIZE=16777216 # 16 MiB

@@ -9,14 +9,10 @@ eval "helpers_$(declare -f setup)"
 eval "helpers_$(declare -f teardown)"
 setup() {
 	helpers_setup
-	TP_PID= GNUTLS_PID= SS_HOLD= C_HOLD= PIN=
+	GNUTLS_PID= SS_HOLD= C_HOLD=
 }
 teardown() {
-	local p
-	for p in ${TP_PID:-} ${GNUTLS_PID:-}; do
-		kill -9 "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+	kill_reap ${GNUTLS_PID:-}
 	if [ -n "${SS_HOLD:-}" ]; then
 		exec {SS_HOLD}>&-
 	fi

@@ -10,10 +10,23 @@ CA="$CERTS/ca.pem"
 
 setup() {
 	T=$BATS_TEST_TMPDIR
-	SRV_PID=
+	SRV_PID= TP_PID= BG_PID= HOLD= PIN=
 }
 
+# kill_reap PID...: stop and reap what a test left running
+kill_reap() {
+	local p
+	for p in "$@"; do
+		kill -9 "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+}
+
+# a tlspipe (TP_PID) or helper (BG_PID) in the background, a held stdin
+# (HOLD) and the server (SRV_PID, which gets a TERM to say its goodbyes)
 teardown() {
+	kill_reap ${TP_PID:-} ${BG_PID:-}
+	end_stdin
 	if [ -n "${SRV_PID:-}" ]; then
 		kill "$SRV_PID" 2>/dev/null || true
 		wait "$SRV_PID" 2>/dev/null || true
