@@ -24,7 +24,7 @@ ifeq ($(CI),true)
 override CFLAGS += -Werror
 endif
 
-SRCS = src/tlspipe.c src/net.c src/tls.c src/pump.c src/report.c
+SRCS = src/tlspipe.c src/net.c src/tls.c src/pump.c src/wire.c src/report.c
 OBJS = $(SRCS:.c=.o)
 # a sanitizer build must not reuse objects of a plain one
 BUILDID = $(if $(filter 1,$(SANITIZE)),san,std)
@@ -39,7 +39,7 @@ $(STAMP):
 	@rm -f src/.build-* $(OBJS) tlspipe $(TEST_BINS)
 	@touch $@
 
-$(OBJS): src/tlspipe.h $(STAMP)
+$(OBJS): src/tlspipe.h src/pump.h $(STAMP)
 
 tlspipe: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
@@ -48,7 +48,7 @@ tests/peer: tests/peer.c $(STAMP)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/peer.c $(LDLIBS)
 
 # unit tests link the pump and its neighbours, not main
-UNIT_OBJS = src/pump.o src/tls.o src/net.o src/report.o
+UNIT_OBJS = src/pump.o src/wire.o src/tls.o src/net.o src/report.o
 tests/unit/write_retry: tests/unit/write_retry.c $(UNIT_OBJS) $(STAMP)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/unit/write_retry.c $(UNIT_OBJS) $(LDLIBS)
 

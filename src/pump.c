@@ -29,51 +29,7 @@
 
 #include <openssl/err.h>
 
-#include "tlspipe.h"
-
-#define CHUNK (256 * 1024)	/* stdin read and SSL_read size */
-#define PAIR_SIZE (128 * 1024)	/* each half of the BIO pair */
-#define LINGER_MS 1000
-#define RENEG_WAIT_MS 2000	/* how long close_notify waits for a HelloRequest's answer */
-#define STASH_READ_LIMIT (4 * 1024 * 1024)	/* reads pause while the peer will not take more */
-
-enum out_state { OUT_OPEN, OUT_EOF, OUT_DONE };
-
-/* Ciphertext that must reach the socket before anything else. */
-struct stash {
-	unsigned char *buf;
-	size_t off, len, cap;
-};
-
-struct pump {
-	SSL *ssl;
-	int fd;
-	struct tp_run *run;
-	const struct tp_config *cfg;
-	struct tp_stats *st;
-
-	struct tp_out o;	/* stdin not yet written, and its retry state */
-	enum out_state out;
-	bool stdin_eof, last_cr;
-
-	unsigned char *buf;	/* SSL_read lands here, then goes to stdout */
-	enum tp_outcome rd_want;
-	bool in_done;
-
-	enum tp_outcome sd_want;	/* a close_notify that did not fit yet */
-
-	BIO *net, *inner;	/* --io=bio-pair: our half, OpenSSL's half */
-	bool sock_eof;
-	struct stash stash;
-	BIO_METHOD *wmeth;
-	bool absorb;		/* OpenSSL's writes go to the stash, whatever the socket says */
-
-	bool handshaken, tls12;
-	uint64_t rekey_mark;	/* bytes moved at the last rekey */
-	long rekey_ms;		/* when it started */
-	bool usr1;		/* SIGUSR1 asked for a rekey not yet started */
-	long deadline, last_io;
-};
+#include "pump.h"
 
 static const char *
 outcome_name(enum tp_outcome o)
@@ -84,201 +40,7 @@ outcome_name(enum tp_outcome o)
 	return names[o];
 }
 
-#define fail(p, code, ...) tp_fail((p)->run, (code), __VA_ARGS__)
-
 static int send_notify(struct pump *);
-
-static int
-conn_code(const struct pump *p)
-{
-	return p->handshaken ? TP_EXIT_IO : TP_EXIT_HANDSHAKE;
-}
-
-/* ---- the stash ---- */
-
-static int
-stash_put(struct pump *p, const void *b, size_t n)
-{
-	struct stash *st = &p->stash;
-
-	if (st->off > 0 && st->off == st->len)
-		st->off = st->len = 0;
-	if (st->len + n > st->cap) {
-		size_t cap = st->cap ? st->cap : 64 * 1024;
-		unsigned char *nb;
-
-		if (st->off > 0) {
-			memmove(st->buf, st->buf + st->off, st->len - st->off);
-			st->len -= st->off;
-			st->off = 0;
-		}
-		while (cap < st->len + n)
-			cap *= 2;
-		if (cap != st->cap) {
-			if ((nb = realloc(st->buf, cap)) == NULL)
-				return -1;
-			st->buf = nb;
-			st->cap = cap;
-		}
-	}
-	memcpy(st->buf + st->len, b, n);
-	st->len += n;
-	return 0;
-}
-
-static bool
-stash_empty(const struct pump *p)
-{
-	return p->stash.off == p->stash.len;
-}
-
-/* Send the stash until the socket is full. */
-static int
-stash_flush(struct pump *p)
-{
-	struct stash *st = &p->stash;
-
-	while (st->off < st->len) {
-		ssize_t w = write(p->fd, st->buf + st->off, st->len - st->off);
-
-		if (w < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return 0;
-			return fail(p, p->handshaken ? TP_EXIT_IO : TP_EXIT_HANDSHAKE, "connection to %s failed: %s",
-			    p->run->peer, strerror(errno));
-		}
-		st->off += (size_t)w;
-	}
-	st->off = st->len = 0;
-	return 0;
-}
-
-/* --io=socket: OpenSSL writes to the socket through this BIO. It is the
- * socket BIO's behaviour (EAGAIN is a retry, so WANT_WRITE shows), except
- * that while the stash holds anything, or while absorbing, bytes join the
- * stash: the order on the wire is the order OpenSSL wrote. */
-static int
-sock_write(BIO *b, const char *in, int inl)
-{
-	struct pump *p = BIO_get_data(b);
-	ssize_t w = 0;
-
-	BIO_clear_retry_flags(b);
-	if (stash_empty(p)) {
-		w = write(p->fd, in, (size_t)inl);
-		if (w < 0 && errno != EAGAIN && errno != EINTR)
-			return -1;	/* errno tells SSL_ERROR_SYSCALL's story */
-		if (w < 0)
-			w = 0;
-		if (w == inl || !p->absorb) {
-			if (w > 0)
-				return (int)w;
-			BIO_set_retry_write(b);
-			return -1;
-		}
-	}
-	if (stash_put(p, in + w, (size_t)(inl - w)) < 0) {
-		errno = ENOMEM;
-		return -1;
-	}
-	return inl;
-}
-
-static long
-sock_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-	(void)b; (void)num; (void)ptr;
-	return cmd == BIO_CTRL_FLUSH ? 1 : 0;	/* the pump flushes the stash itself */
-}
-
-static BIO *
-sock_wbio(struct pump *p)
-{
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tlspipe socket");
-	BIO *b;
-
-	if (m == NULL || !BIO_meth_set_write(m, sock_write) || !BIO_meth_set_ctrl(m, sock_ctrl) ||
-	    (b = BIO_new(m)) == NULL) {
-		BIO_meth_free(m);
-		return NULL;
-	}
-	BIO_set_data(b, p);
-	BIO_set_init(b, 1);
-	p->wmeth = m;
-	return b;
-}
-
-/* ---- the BIO pair's network half <-> the socket, without copies ---- */
-
-/* Move what SSL wrote into the pair out to the socket (after the stash),
- * until EAGAIN; when absorbing, what the socket refuses joins the stash so
- * that the pair is empty. */
-static int
-pair_flush(struct pump *p)
-{
-	char *ptr;
-	int n;
-
-	if (stash_flush(p) < 0)
-		return -1;
-	if (p->net == NULL)
-		return 0;
-	while ((n = BIO_nread0(p->net, &ptr)) > 0) {
-		ssize_t w = 0;
-
-		if (stash_empty(p)) {
-			w = write(p->fd, ptr, (size_t)n);
-			if (w < 0 && errno != EAGAIN && errno != EINTR)
-				return fail(p, conn_code(p), "connection to %s failed: %s", p->run->peer,
-				    strerror(errno));
-			if (w < 0)
-				w = 0;
-		}
-		if (w < n && p->absorb) {
-			if (stash_put(p, ptr + w, (size_t)(n - w)) < 0)
-				return fail(p, TP_EXIT_IO, "out of memory");
-			w = n;
-		}
-		if (w == 0)
-			return 0;
-		BIO_nread(p->net, &ptr, (int)w);
-	}
-	return 0;
-}
-
-static bool
-pair_unflushed(const struct pump *p)
-{
-	return p->net && BIO_ctrl_pending(p->net) > 0;
-}
-
-/* Fill the pair from the socket while it has room. Returns bytes fed. */
-static ssize_t
-pair_feed(struct pump *p)
-{
-	ssize_t total = 0;
-	char *ptr;
-	int room;
-
-	while (!p->sock_eof && (room = BIO_nwrite0(p->net, &ptr)) > 0) {
-		ssize_t r = read(p->fd, ptr, (size_t)room);
-
-		if (r > 0) {
-			BIO_nwrite(p->net, &ptr, (int)r);
-			total += r;
-			continue;
-		}
-		if (r == 0) {
-			p->sock_eof = true;
-			BIO_shutdown_wr(p->net);	/* or SSL never sees the EOF */
-			break;
-		}
-		if (errno == EAGAIN || errno == EINTR)
-			break;
-		return fail(p, conn_code(p), "connection to %s failed: %s", p->run->peer, strerror(errno));
-	}
-	return total;
-}
 
 /* ---- outcomes shared by every call ---- */
 
@@ -420,7 +182,7 @@ read_loop(struct pump *p)
 	for (;;) {
 		ssize_t fed = 0;
 
-		if (p->net && (fed = pair_feed(p)) < 0)
+		if (p->net && (fed = tp_pair_feed(p)) < 0)
 			return -1;
 		for (;;) {
 			int n, f;
@@ -429,12 +191,12 @@ read_loop(struct pump *p)
 			/* answers to what SSL_read reads (KeyUpdate, alerts, a
 			 * renegotiation's messages) never wait on a full socket */
 			p->absorb = true;
-			if (p->net && pair_flush(p) < 0)
+			if (p->net && tp_pair_flush(p) < 0)
 				return -1;
 			ERR_clear_error();
 			n = SSL_read(p->ssl, p->buf, CHUNK);
 			p->st->ssl_read_calls++;
-			f = pair_flush(p);
+			f = tp_pair_flush(p);
 			p->absorb = false;
 			if (f < 0)
 				return -1;
@@ -582,7 +344,7 @@ write_allowed(const struct pump *p)
 {
 	if (p->o.want != TP_DONE)
 		return true;
-	return !SSL_in_init(p->ssl) && stash_empty(p) && !rekey_ready(p);
+	return !SSL_in_init(p->ssl) && tp_stash_empty(p) && !rekey_ready(p);
 }
 
 static int
@@ -604,7 +366,7 @@ do_write(struct pump *p, bool rd, bool wr)
 				tp_trace(p->run, "SSL_write(%p, %zu) = -1%s%s", ptr, p->o.last, outcome_name(r),
 				    retry ? " (identical retry)" : "");
 		}
-		if (pair_flush(p) < 0)
+		if (tp_pair_flush(p) < 0)
 			return -1;
 		if (r == TP_DONE) {
 			p->last_io = tp_now_ms();
@@ -632,10 +394,10 @@ absorb_pending(struct pump *p)
 		int f;
 
 		p->absorb = true;
-		if (p->net && pair_flush(p) < 0)
+		if (p->net && tp_pair_flush(p) < 0)
 			return -1;
 		r = tp_write_once(p->ssl, &p->o, p->cfg->write_size, p->st, why, sizeof(why));
-		f = pair_flush(p);
+		f = tp_pair_flush(p);
 		p->absorb = false;
 		if (f < 0)
 			return -1;
@@ -666,7 +428,7 @@ send_notify(struct pump *p)
 
 	ERR_clear_error();
 	r = SSL_shutdown(p->ssl);
-	if (pair_flush(p) < 0)
+	if (tp_pair_flush(p) < 0)
 		return -1;
 	if (r >= 0) {
 		tp_trace(p->run, "SSL_shutdown() = %d: close_notify sent", r);
@@ -731,11 +493,11 @@ linger(struct pump *p)
 {
 	long end = tp_now_ms() + LINGER_MS;
 
-	while ((pair_unflushed(p) || !stash_empty(p)) && tp_now_ms() < end) {
+	while ((tp_pair_unflushed(p) || !tp_stash_empty(p)) && tp_now_ms() < end) {
 		fd_set w;
 		struct timeval tv = { 0, 50000 };
 
-		if (pair_flush(p) < 0 || (!pair_unflushed(p) && stash_empty(p)))
+		if (tp_pair_flush(p) < 0 || (!tp_pair_unflushed(p) && tp_stash_empty(p)))
 			break;
 		FD_ZERO(&w);
 		FD_SET(p->fd, &w);
@@ -769,7 +531,7 @@ on_signal(struct pump *p, int sig)
 		ERR_clear_error();
 		if (SSL_shutdown(p->ssl) >= 0)
 			p->st->close_notify_sent = true;
-		pair_flush(p);
+		tp_pair_flush(p);
 	}
 	fail(p, 128 + sig, "interrupted by signal %d (%s)", sig, strsignal(sig));
 }
@@ -878,7 +640,7 @@ tp_pump(SSL *ssl, int fd, struct tp_run *run, long deadline)
 		}
 		SSL_set_bio(ssl, p.inner, p.inner);
 	} else {
-		BIO *rb = BIO_new_socket(fd, BIO_NOCLOSE), *wb = rb ? sock_wbio(&p) : NULL;
+		BIO *rb = BIO_new_socket(fd, BIO_NOCLOSE), *wb = rb ? tp_sock_wbio(&p) : NULL;
 
 		if (wb == NULL) {
 			BIO_free(rb);
@@ -957,7 +719,7 @@ tp_pump(SSL *ssl, int fd, struct tp_run *run, long deadline)
 		    (!p.net || BIO_ctrl_get_write_guarantee(p.net) > 0)) ||
 		    p.o.want == TP_WANT_READ || p.sd_want == TP_WANT_READ)
 			FD_SET(fd, &rs);
-		if (!stash_empty(&p) || (p.net ? pair_unflushed(&p) :
+		if (!tp_stash_empty(&p) || (p.net ? tp_pair_unflushed(&p) :
 		    (p.o.want == TP_WANT_WRITE || p.rd_want == TP_WANT_WRITE || p.sd_want == TP_WANT_WRITE)))
 			FD_SET(fd, &ws);
 		if (p.o.len == 0 && p.out == OUT_OPEN && !p.stdin_eof && p.handshaken)
@@ -982,7 +744,7 @@ tp_pump(SSL *ssl, int fd, struct tp_run *run, long deadline)
 		if (cfg->trace && n > 0)
 			tp_trace(run, "select:%s%s%s", rd ? " socket readable" : "", wr ? " socket writable" : "",
 			    in_ready ? " stdin readable" : "");
-		if (wr && pair_flush(&p) < 0)
+		if (wr && tp_pair_flush(&p) < 0)
 			break;
 	}
 out:
