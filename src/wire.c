@@ -2,6 +2,7 @@
  * owns and sends before anything else), the socket write BIO that feeds
  * it, and the BIO pair's network half, moved without copies. */
 #include <sys/types.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,14 +48,14 @@ tp_stash_empty(const struct pump *p)
 	return p->stash.off == p->stash.len;
 }
 
-/* Send the stash until the socket is full. */
+/* Send the stash until the socket is full; never blocks, even with -b. */
 int
 tp_stash_flush(struct pump *p)
 {
 	struct stash *st = &p->stash;
 
 	while (st->off < st->len) {
-		ssize_t w = write(p->fd, st->buf + st->off, st->len - st->off);
+		ssize_t w = send(p->fd, st->buf + st->off, st->len - st->off, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -80,7 +81,9 @@ sock_write(BIO *b, const char *in, int inl)
 
 	BIO_clear_retry_flags(b);
 	if (tp_stash_empty(p)) {
-		w = write(p->fd, in, (size_t)inl);
+		/* with -b the socket blocks, for SSL_write's own writes only:
+		 * absorbing must never wait on the peer it is making room for */
+		w = send(p->fd, in, (size_t)inl, p->absorb ? MSG_DONTWAIT | MSG_NOSIGNAL : MSG_NOSIGNAL);
 		if (w < 0 && errno != EAGAIN && errno != EINTR)
 			return -1;	/* errno tells SSL_ERROR_SYSCALL's story */
 		if (w < 0)
