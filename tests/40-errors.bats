@@ -5,22 +5,6 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-# refused ARGS...: tlspipe ARGS is exit 2, stdout empty, and stderr is one
-# line that starts with "tlspipe: "
-refused() {
-	run --separate-stderr timeout 10 "$TP" "$@"
-	if [ "$status" -ne 2 ] || [ -n "$output" ] || [ "${#stderr_lines[@]}" -ne 1 ] ||
-		[[ ${stderr_lines[0]} != "tlspipe: "* ]]; then
-		echo "tlspipe $*"
-		echo "expected: exit 2, one 'tlspipe: ' line on stderr, nothing on stdout"
-		echo "got: exit $status"
-		echo "stdout: $output"
-		echo "stderr:"
-		echo "$stderr"
-		return 1
-	fi
-}
-
 # wait_for FILE TEXT MS: until FILE contains TEXT, at most MS
 wait_for() {
 	local end=$(($(now_ms) + $3))

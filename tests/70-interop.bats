@@ -40,24 +40,6 @@ tp_server_cert() {
 	tp_server --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@"
 }
 
-# end_server SECS: the server must be done within SECS, else it gets SIGTERM
-# (timeout(1) passes it on) and, 2 s later, SIGKILL; its status in SRV_RC
-end_server() {
-	local i
-	for i in $(seq $(($1 * 20))); do
-		kill -0 "$SRV_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill "$SRV_PID" 2>/dev/null; then
-		for i in $(seq 40); do
-			kill -0 "$SRV_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -9 "$SRV_PID" 2>/dev/null || true
-	fi
-	wait_server
-}
-
 # jstat FILE KEY: one value from a --stats JSON line
 jstat() {
 	jq -r ".$2" "$1" 2>/dev/null

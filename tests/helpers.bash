@@ -141,3 +141,37 @@ reap() {
 	RC=0
 	wait "$1" || RC=$?
 }
+
+# end_server SECS: the server must be done within SECS, else it gets SIGTERM
+# (timeout(1) passes it on) and, 2 s later, SIGKILL; its status in SRV_RC
+end_server() {
+	local i
+	for i in $(seq $(($1 * 20))); do
+		kill -0 "$SRV_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill "$SRV_PID" 2>/dev/null; then
+		for i in $(seq 40); do
+			kill -0 "$SRV_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -9 "$SRV_PID" 2>/dev/null || true
+	fi
+	wait_server
+}
+
+# refused ARGS...: tlspipe ARGS is exit 2, stdout empty, and stderr is one
+# line that starts with "tlspipe: "
+refused() {
+	run --separate-stderr timeout 10 "$TP" "$@"
+	if [ "$status" -ne 2 ] || [ -n "$output" ] || [ "${#stderr_lines[@]}" -ne 1 ] ||
+		[[ ${stderr_lines[0]} != "tlspipe: "* ]]; then
+		echo "tlspipe $*"
+		echo "expected: exit 2, one 'tlspipe: ' line on stderr, nothing on stdout"
+		echo "got: exit $status"
+		echo "stdout: $output"
+		echo "stderr:"
+		echo "$stderr"
+		return 1
+	fi
+}
