@@ -30,7 +30,7 @@ _tlspipe()
 	--min-tls | --max-tls)
 		COMPREPLY=($(compgen -W '1.0 1.1 1.2 1.3' -- "$cur")) ;;
 	--on-eof)
-		COMPREPLY=($(compgen -W 'notify wait exit' -- "$cur")) ;;
+		COMPREPLY=($(compgen -W 'auto notify wait exit' -- "$cur")) ;;
 	--cafile | --cert | --key | --keylog)
 		compopt -o filenames 2>/dev/null || :
 		COMPREPLY=($(compgen -f -- "$cur")) ;;
@@ -51,8 +51,8 @@ _tlspipe()
 	--ciphersuites)
 		COMPREPLY=($(compgen -W 'TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256
 			TLS_AES_128_GCM_SHA256 TLS_AES_128_CCM_SHA256 TLS_AES_128_CCM_8_SHA256' -- "$cur")) ;;
-	-s | --write-size | -w | --timeout | --idle-timeout | --servername | --ciphers | --alpn | \
-	--key-update-every | --renegotiate-every)
+	-s | --write-size | -w | --timeout | --idle-timeout | --eof-grace | --servername | --ciphers | \
+	--alpn | --key-update-every | --renegotiate-every)
 		;;	# free text: nothing to offer
 	*)
 		prefix=
@@ -65,7 +65,7 @@ _tlspipe()
 				--min-tls= --max-tls= --ciphers= --ciphersuites= --alpn=
 				--key-update-every= --renegotiate-every=
 				--allow-client-renegotiation --no-renegotiation
-				-l --listen -4 -6 --on-eof= --send-only --recv-only --crlf
+				-l --listen -4 -6 --on-eof= --eof-grace= --send-only --recv-only --crlf
 				-w --timeout= --idle-timeout= -v --verbose --trace
 				--stats= --progress --keylog= -h --help
 				-V --version' -- "$cur"))
@@ -82,7 +82,7 @@ _tlspipe()
 				-s | -w | --io | --write-size | --cafile | --capath | --servername | \
 				--pin | --cert | --key | --key-pass | --min-tls | --max-tls | --ciphers | \
 				--ciphersuites | --alpn | --key-update-every | --renegotiate-every | \
-				--on-eof | --timeout | --idle-timeout | --stats | --keylog)
+				--on-eof | --eof-grace | --timeout | --idle-timeout | --stats | --keylog)
 					[[ ${COMP_WORDS[i + 1]-} == = ]] || i=$((i + 1)) ;;
 				-*) ;;
 				*) args+=("$opt") ;;

@@ -38,7 +38,8 @@ complete -c tlspipe -l no-renegotiation -d 'Refuse renegotiation in either role'
 complete -c tlspipe -s l -l listen -d 'Server: accept one connection'
 complete -c tlspipe -s 4 -d 'IPv4 only'
 complete -c tlspipe -s 6 -d 'IPv6 only'
-complete -c tlspipe -l on-eof -x -a 'notify\t"close_notify and read on (client default)" wait\t"wait for the peer (server default)" exit\t"close_notify and exit"' -d 'What to do at stdin EOF'
+complete -c tlspipe -l on-eof -x -a 'auto\t"close_notify once the peer is quiet (client default)" notify\t"close_notify at once and read on" wait\t"never send it first (server default)" exit\t"close_notify at once and exit"' -d 'What to do at stdin EOF'
+complete -c tlspipe -l eof-grace -x -d "auto: the peer's quiet time before our close_notify (default 1 s)"
 complete -c tlspipe -l send-only -d 'Discard what the peer sends'
 complete -c tlspipe -l recv-only -d 'Do not read stdin'
 complete -c tlspipe -l crlf -d 'Send a lone LF as CRLF'
@@ -65,8 +66,8 @@ function __tlspipe_no_operand_yet
         switch $w
             case -s -w --io --write-size --cafile --capath --servername --pin --cert --key \
                 --key-pass --min-tls --max-tls --ciphers --ciphersuites --alpn \
-                --key-update-every --renegotiate-every --on-eof --timeout --idle-timeout \
-                --stats --keylog
+                --key-update-every --renegotiate-every --on-eof --eof-grace --timeout \
+                --idle-timeout --stats --keylog
                 set skip 1
             case '-*'
             case '*'

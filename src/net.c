@@ -2,7 +2,9 @@
  * the pump decides when to make one blocking (-b). */
 #include <sys/types.h>
 #include <sys/select.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -29,6 +31,15 @@ long
 tp_now_ms(void)
 {
 	return tp_now_us() / 1000;
+}
+
+/* Bytes the kernel still holds for the peer (not yet acknowledged). */
+long
+tp_net_unsent(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, SIOCOUTQ, &n) == 0 ? n : 0;
 }
 
 int

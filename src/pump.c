@@ -52,9 +52,10 @@ tls_failed(struct pump *p, enum tp_outcome o, const char *what, char *why, size_
 			return fail(p, TP_EXIT_HANDSHAKE, "handshake with %s failed: the connection was closed",
 			    p->run->peer);
 		if (p->st->close_notify_sent)
-			return fail(p, TP_EXIT_TRUNC, "connection truncated: %s closed it without close_notify "
-			    "after our close_notify was sent; %llu bytes arrived, the reply may be complete",
-			    p->run->peer, (unsigned long long)p->st->bytes_in);
+			return fail(p, TP_EXIT_TRUNC, "connection truncated: %s sent %llu bytes after our "
+			    "close_notify, then closed without its own; more may be missing (%llu bytes in all)",
+			    p->run->peer, (unsigned long long)(p->st->bytes_in - p->in_at_notify),
+			    (unsigned long long)p->st->bytes_in);
 		return fail(p, TP_EXIT_TRUNC, "connection truncated: %s closed it without close_notify "
 		    "after %llu bytes", p->run->peer, (unsigned long long)p->st->bytes_in);
 	}
@@ -67,6 +68,18 @@ tls_failed(struct pump *p, enum tp_outcome o, const char *what, char *why, size_
 		return fail(p, TP_EXIT_HANDSHAKE, "%s rejected the certificate: %s", p->run->peer, why);
 	}
 	return fail(p, TP_EXIT_IO, "%s failed: %s", what, why);
+}
+
+static int do_read(struct pump *p);
+
+/* A write failed: what the peer sent before it went away still reaches
+ * stdout before the failure is told (a read error then tells it). */
+static int
+write_failed(struct pump *p, enum tp_outcome o, const char *what, char *why, size_t whylen)
+{
+	if (p->handshaken && !p->in_done && o != TP_TRUNCATED && do_read(p) < 0)
+		return -1;
+	return tls_failed(p, o, what, why, whylen);
 }
 
 static int
@@ -205,7 +218,7 @@ read_loop(struct pump *p)
 			if (n > 0) {
 				tp_trace(p->run, "SSL_read(%d) = %d", CHUNK, n);
 				p->st->bytes_in += (uint64_t)n;
-				p->last_io = tp_now_ms();
+				p->last_io = p->last_rx = tp_now_ms();
 				if (!p->cfg->send_only && write_out(p, p->buf, (size_t)n) < 0)
 					return -1;
 				if (rekey_ready(p)) {
@@ -230,6 +243,14 @@ read_loop(struct pump *p)
 			if (o == TP_CLOSED) {
 				p->in_done = true;
 				p->st->peer_close_notify = true;
+				return 0;
+			}
+			if (o == TP_TRUNCATED && p->st->close_notify_sent && p->st->bytes_in == p->in_at_notify) {
+				/* nginx's way: our close_notify answered by a TCP close.
+				 * Nothing came after ours, so nothing can be missing. */
+				tp_trace(p->run, "%s closed TCP after our close_notify, nothing sent since",
+				    p->run->peer);
+				p->in_done = true;
 				return 0;
 			}
 			return tls_failed(p, o, "reading from the connection", why, sizeof(why));
@@ -373,7 +394,7 @@ do_write(struct pump *p, bool rd, bool wr)
 			continue;
 		}
 		if (r != TP_WANT_READ && r != TP_WANT_WRITE)
-			return tls_failed(p, r, "writing to the connection", why, sizeof(why));
+			return write_failed(p, r, "writing to the connection", why, sizeof(why));
 		/* the flush above may have emptied the pair: then the retry is
 		 * due now, and no socket event would announce it */
 		rd = wr = false;
@@ -409,7 +430,7 @@ absorb_pending(struct pump *p)
 			return 0;
 		}
 		if (r != TP_WANT_WRITE)
-			return r == TP_WANT_READ ? 0 : tls_failed(p, r, "writing to the connection", why, sizeof(why));
+			return r == TP_WANT_READ ? 0 : write_failed(p, r, "writing to the connection", why, sizeof(why));
 		if (p->net == NULL)
 			return 0;	/* cannot happen: the socket BIO absorbs everything */
 	}
@@ -433,6 +454,7 @@ send_notify(struct pump *p)
 	if (r >= 0) {
 		tp_trace(p->run, "SSL_shutdown() = %d: close_notify sent", r);
 		p->st->close_notify_sent = true;
+		p->in_at_notify = p->st->bytes_in;
 		p->sd_want = TP_DONE;
 		return 0;
 	}
@@ -442,7 +464,7 @@ send_notify(struct pump *p)
 		p->sd_want = o;
 		return 0;
 	}
-	return tls_failed(p, o, "sending close_notify", why, sizeof(why));
+	return write_failed(p, o, "sending close_notify", why, sizeof(why));
 }
 
 /* ---- rekeying: TLS 1.3 key update, TLS 1.2 renegotiation ---- */
@@ -489,10 +511,8 @@ maybe_rekey(struct pump *p)
 /* ---- the end: never close() with data the peer has not had ---- */
 
 static void
-linger(struct pump *p)
+linger(struct pump *p, long end)
 {
-	long end = tp_now_ms() + LINGER_MS;
-
 	while ((tp_pair_unflushed(p) || !tp_stash_empty(p)) && tp_now_ms() < end) {
 		fd_set w;
 		struct timeval tv = { 0, 50000 };
@@ -523,17 +543,41 @@ linger(struct pump *p)
 	}
 }
 
+/* A signal ends the run at once, but cleanly: the record in flight is
+ * completed (its identical retry, absorbed into the stash), close_notify is
+ * queued behind it, and both go out for at most SIGNAL_LINGER_MS, so a peer
+ * that reads gets the data and the goodbye, and one that does not cannot
+ * hold us. The signal's status is recorded first: it is the one reported. */
 static void
 on_signal(struct pump *p, int sig)
 {
-	if (p->handshaken && !p->st->close_notify_sent) {
-		tp_net_set_blocking(p->fd, false);
-		ERR_clear_error();
-		if (SSL_shutdown(p->ssl) >= 0)
-			p->st->close_notify_sent = true;
-		tp_pair_flush(p);
-	}
+	char why[256];
+
 	fail(p, 128 + sig, "interrupted by signal %d (%s)", sig, strsignal(sig));
+	if (!p->handshaken)
+		return;
+	tp_net_set_blocking(p->fd, false);
+	if (!p->st->close_notify_sent && !SSL_in_init(p->ssl)) {
+		p->absorb = true;
+		while (p->o.want == TP_WANT_WRITE) {
+			if (tp_pair_flush(p) < 0)
+				break;
+			tp_write_once(p->ssl, &p->o, p->cfg->write_size, p->st, why, sizeof(why));
+			tp_trace(p->run, "SSL_write(%zu) = %s (identical retry, absorbed: the record in flight)",
+			    p->o.last, p->o.want == TP_DONE ? "done" : outcome_name(p->o.want));
+		}
+		if (p->o.want == TP_DONE) {
+			ERR_clear_error();
+			if (SSL_shutdown(p->ssl) >= 0) {
+				tp_trace(p->run, "close_notify queued behind the data in flight");
+				p->st->close_notify_sent = true;
+				p->in_at_notify = p->st->bytes_in;
+			}
+		}
+		tp_pair_flush(p);
+		p->absorb = false;
+	}
+	linger(p, tp_now_ms() + SIGNAL_LINGER_MS);
 }
 
 /* close_notify waits while a handshake runs (SSL_shutdown inside one sends
@@ -547,6 +591,40 @@ notify_may_go(const struct pump *p)
 	return !SSL_renegotiate_pending(p->ssl) || tp_now_ms() - p->rekey_ms >= RENEG_WAIT_MS;
 }
 
+/* --on-eof=auto: how long close_notify must still wait (0: not at all).
+ * The peer must have been quiet for the grace. The quiet time starts once
+ * our last byte has left the host (a server cannot answer what it has not
+ * received) and starts again with every byte the peer sends. */
+static long
+grace_left(struct pump *p, long now)
+{
+	long since;
+
+	if (p->cfg->on_eof != TP_EOF_AUTO || p->in_done)
+		return 0;	/* the peer's goodbye ends the wait */
+	if (!tp_stash_empty(p) || tp_pair_unflushed(p) || tp_net_unsent(p->fd) > 0) {
+		p->quiet_from = 0;
+		return OUTQ_POLL_MS;	/* no event says when the kernel has sent it */
+	}
+	if (p->quiet_from == 0) {
+		p->quiet_from = now;
+		tp_trace(p->run, "close_notify waits until %s is quiet for %ld ms (--on-eof=auto)",
+		    p->run->peer, p->cfg->eof_grace_ms);
+	}
+	since = p->last_rx > p->quiet_from ? p->last_rx : p->quiet_from;
+	return since + p->cfg->eof_grace_ms > now ? since + p->cfg->eof_grace_ms - now : 0;
+}
+
+/* Our close_notify, after what the peer sent is read: a peer that closes
+ * on it may reset the connection, and a reset can take unread data along. */
+static int
+say_goodbye(struct pump *p)
+{
+	if (!p->in_done && do_read(p) < 0)
+		return -1;
+	return send_notify(p);
+}
+
 /* What the directions' states mean now. Returns 1 when finished. */
 static int
 settle(struct pump *p)
@@ -557,7 +635,8 @@ settle(struct pump *p)
 			p->out = OUT_DONE;
 	}
 	if (p->out == OUT_EOF && !p->st->close_notify_sent) {
-		if (p->sd_want == TP_DONE && notify_may_go(p) && send_notify(p) < 0)
+		if (p->sd_want == TP_DONE && notify_may_go(p) && grace_left(p, tp_now_ms()) == 0 &&
+		    say_goodbye(p) < 0)
 			return -1;
 		if (p->st->close_notify_sent)
 			p->out = OUT_DONE;
@@ -601,6 +680,12 @@ next_wait(struct pump *p, long now)
 	/* a close_notify held for a HelloRequest's answer goes when the wait ends */
 	if ((p->out == OUT_EOF || p->in_done) && !p->st->close_notify_sent && SSL_renegotiate_pending(p->ssl)) {
 		long left = p->rekey_ms + RENEG_WAIT_MS - now;
+
+		if (left > 0 && (wait < 0 || left < wait))
+			wait = left;
+	}
+	if (p->out == OUT_EOF && !p->st->close_notify_sent) {
+		long left = grace_left(p, now);
 
 		if (left > 0 && (wait < 0 || left < wait))
 			wait = left;
@@ -692,7 +777,7 @@ tp_pump(SSL *ssl, int fd, struct tp_run *run, long deadline)
 		if (s < 0)
 			break;
 		if (s > 0) {
-			linger(&p);
+			linger(&p, tp_now_ms() + LINGER_MS);
 			break;
 		}
 		tp_progress(run, false);

@@ -8,6 +8,8 @@
 #define CHUNK (256 * 1024)	/* stdin read and SSL_read size */
 #define PAIR_SIZE (128 * 1024)	/* each half of the BIO pair */
 #define LINGER_MS 1000
+#define SIGNAL_LINGER_MS 2000	/* a signal's goodbye: the record in flight and close_notify */
+#define OUTQ_POLL_MS 20		/* auto: how often to look whether the kernel sent our last bytes */
 #define RENEG_WAIT_MS 2000	/* how long close_notify waits for a HelloRequest's answer */
 #define STASH_READ_LIMIT (4 * 1024 * 1024)	/* reads pause while the peer will not take more */
 
@@ -35,6 +37,9 @@ struct pump {
 	bool in_done;
 
 	enum tp_outcome sd_want;	/* a close_notify that did not fit yet */
+	uint64_t in_at_notify;	/* bytes_in when our close_notify went out */
+	long quiet_from;	/* --on-eof=auto: our last byte left the host (0: not yet) */
+	long last_rx;		/* the peer's last payload */
 
 	BIO *net, *inner;	/* --io=bio-pair: our half, OpenSSL's half */
 	bool sock_eof;

@@ -96,8 +96,10 @@ static const char usage_text[] =
 "Data and connection:\n"
 "  -l, --listen             server: accept one connection (default 127.0.0.1)\n"
 "  -4, -6                   IPv4 or IPv6 only\n"
-"      --on-eof=notify|wait|exit  at stdin EOF: close_notify and read on\n"
-"                           (client), wait for the peer (server), or exit\n"
+"      --on-eof=auto|notify|wait|exit  at stdin EOF: close_notify once the\n"
+"                           peer is quiet (client default), at once, never\n"
+"                           (server default), or at once and exit\n"
+"      --eof-grace=SECS     auto: the peer's quiet time first (default 1)\n"
 "      --send-only          discard what the peer sends\n"
 "      --recv-only          do not read stdin\n"
 "      --crlf               send a lone LF as CRLF\n"
@@ -119,6 +121,7 @@ enum {
 	OPT_CIPHERSUITES, OPT_ALPN, OPT_ON_EOF, OPT_SEND_ONLY, OPT_RECV_ONLY, OPT_CRLF,
 	OPT_IDLE_TIMEOUT, OPT_PIN, OPT_VERIFY_CLIENT, OPT_KEY_UPDATE_EVERY, OPT_RENEG_EVERY,
 	OPT_ALLOW_CLIENT_RENEG, OPT_NO_RENEG, OPT_TRACE, OPT_STATS, OPT_PROGRESS, OPT_KEYLOG,
+	OPT_EOF_GRACE,
 };
 
 static const struct option longopts[] = {
@@ -149,6 +152,7 @@ static const struct option longopts[] = {
 	{ "no-renegotiation", no_argument, NULL, OPT_NO_RENEG },
 	{ "listen", no_argument, NULL, 'l' },
 	{ "on-eof", required_argument, NULL, OPT_ON_EOF },
+	{ "eof-grace", required_argument, NULL, OPT_EOF_GRACE },
 	{ "send-only", no_argument, NULL, OPT_SEND_ONLY },
 	{ "recv-only", no_argument, NULL, OPT_RECV_ONLY },
 	{ "crlf", no_argument, NULL, OPT_CRLF },
@@ -208,22 +212,58 @@ check_port(struct tp_run *run, const char *port, bool allow_zero)
 static int
 choice(struct tp_run *run, const char *what, const char *arg, const char *const *names, int *out)
 {
-	for (int i = 0; names[i]; i++)
+	char list[128] = "";
+	int i;
+
+	for (i = 0; names[i]; i++)
 		if (strcmp(arg, names[i]) == 0) {
 			*out = i;
 			return 0;
 		}
-	if (names[2] == NULL)
-		return bad(run, "%s %s: expected %s or %s", what, arg, names[0], names[1]);
-	return bad(run, "%s %s: expected %s, %s or %s", what, arg, names[0], names[1], names[2]);
+	for (int j = 0; j < i; j++) {
+		size_t n = strlen(list);
+
+		snprintf(list + n, sizeof(list) - n, "%s%s", j == 0 ? "" : j == i - 1 ? " or " : ", ", names[j]);
+	}
+	return bad(run, "%s %s: expected %s", what, arg, list);
+}
+
+/* SECONDS with up to three decimals ("1", "0.25"), into milliseconds */
+static int
+seconds(struct tp_run *run, const char *what, const char *s, long max_s, long *ms)
+{
+	const char *dot = strchr(s, '.');
+	char whole[16];
+	long long v;
+	long frac = 0, scale = 100;
+	size_t n = dot ? (size_t)(dot - s) : strlen(s);
+
+	if (n == 0 || n >= sizeof(whole) || strspn(s, "0123456789") != n)
+		return bad(run, "%s %s: expected seconds (0..%ld, up to 3 decimals)", what, s, max_s);
+	memcpy(whole, s, n);
+	whole[n] = '\0';
+	if (number(run, what, whole, 0, max_s, &v))
+		return -1;
+	if (dot) {
+		const char *d = dot + 1;
+
+		if (*d == '\0' || strlen(d) > 3 || strspn(d, "0123456789") != strlen(d))
+			return bad(run, "%s %s: expected seconds (0..%ld, up to 3 decimals)", what, s, max_s);
+		for (; *d; d++, scale /= 10)
+			frac += (*d - '0') * scale;
+		if (v == max_s && frac > 0)
+			return bad(run, "%s %s: more than %ld seconds", what, s, max_s);
+	}
+	*ms = (long)v * 1000 + frac;
+	return 0;
 }
 
 static int
 parse(int argc, char **argv, struct tp_config *cfg, struct tp_run *run)
 {
 	static const char *const io_names[] = { "socket", "bio-pair", NULL };
-	static const char *const eof_names[] = { "notify", "wait", "exit", NULL };
-	bool ar_set = false, nar_set = false, on_eof_set = false;
+	static const char *const eof_names[] = { "auto", "notify", "wait", "exit", NULL };
+	bool ar_set = false, nar_set = false, on_eof_set = false, grace_set = false;
 	long long v;
 	int c, i;
 
@@ -301,6 +341,11 @@ parse(int argc, char **argv, struct tp_config *cfg, struct tp_run *run)
 				return -1;
 			cfg->on_eof = (enum tp_on_eof)i;
 			break;
+		case OPT_EOF_GRACE:
+			if (seconds(run, "--eof-grace", optarg, 3600, &cfg->eof_grace_ms))
+				return -1;
+			grace_set = true;
+			break;
 		case OPT_SEND_ONLY: cfg->send_only = true; break;
 		case OPT_RECV_ONLY: cfg->recv_only = true; break;
 		case OPT_CRLF: cfg->crlf = true; break;
@@ -368,6 +413,9 @@ parse(int argc, char **argv, struct tp_config *cfg, struct tp_run *run)
 	if (check_port(run, cfg->port, cfg->listen))
 		return -1;
 
+	if (grace_set && cfg->on_eof != TP_EOF_AUTO)
+		return bad(run, "--eof-grace is for --on-eof=auto%s", cfg->listen && !on_eof_set ?
+		    " (a server waits by default)" : "");
 	if (ar_set && nar_set)
 		return bad(run, "--auto-retry and --no-auto-retry contradict each other");
 	if (cfg->blocking && cfg->io == TP_IO_PAIR)
@@ -470,7 +518,7 @@ int
 main(int argc, char **argv)
 {
 	struct tp_config cfg = { .auto_retry = true, .io = TP_IO_SOCKET, .family = AF_UNSPEC,
-	    .timeout_ms = 30000 };
+	    .timeout_ms = 30000, .on_eof = TP_EOF_AUTO, .eof_grace_ms = 1000 };
 	struct tp_run run = { .cfg = &cfg, .stats_fd = -1, .keylog_fd = -1, .input_size = -1,
 	    .st.handshake_us = -1 };
 	struct sigaction sa = { .sa_handler = on_signal };	/* no SA_RESTART: wake select */

@@ -23,7 +23,7 @@ enum tp_exit {
 };
 
 enum tp_io { TP_IO_SOCKET, TP_IO_PAIR };
-enum tp_on_eof { TP_EOF_NOTIFY, TP_EOF_WAIT, TP_EOF_EXIT };
+enum tp_on_eof { TP_EOF_AUTO, TP_EOF_NOTIFY, TP_EOF_WAIT, TP_EOF_EXIT };
 
 struct tp_config {
 	bool listen;		/* -l: server role */
@@ -57,6 +57,7 @@ struct tp_config {
 
 	/* data path */
 	enum tp_on_eof on_eof;
+	long eof_grace_ms;	/* auto: the peer's quiet time before our close_notify */
 	bool send_only, recv_only, crlf;
 	long timeout_ms;	/* connect + handshake; 0 = none */
 	long idle_timeout_ms;	/* 0 = none */
@@ -133,6 +134,7 @@ int tp_net_connect(struct tp_run *, long deadline_ms);
 int tp_net_listen(struct tp_run *);
 int tp_net_accept(struct tp_run *, int lfd);
 int tp_net_set_blocking(int fd, bool on);
+long tp_net_unsent(int fd);
 long tp_now_ms(void);
 long tp_now_us(void);
 

@@ -22,7 +22,7 @@ teardown() {
 	helpers_teardown
 }
 
-SIZE=16777216 # 16 MiB
+SIZE=$((${TP_FULL:-0} == 1 ? 16777216 : 2097152))  # 16 MiB in make check-full
 EVERY=262144  # rekey every 256 KiB
 
 # ---- helpers ----
@@ -93,7 +93,7 @@ s_client() {
 
 # ---- clients of tlspipe -l ----
 
-@test "openssl s_client (TLS 1.3) uploads 16 MiB exactly into tlspipe -l, which updates keys every 256 KiB" {
+@test "openssl s_client (TLS 1.3) uploads every byte exactly into tlspipe -l, which updates keys every 256 KiB" {
 	random_file "$T/in" "$SIZE"
 	tp_server_cert --key-update-every="$EVERY" --stats="$T/srv.json"
 	run --separate-stderr s_client 1.3 -CAfile "$CA" -verify_return_error -verify_hostname localhost <"$T/in"
@@ -103,7 +103,7 @@ s_client() {
 	ge rekeys "$(jstat "$T/srv.json" rekeys)" 1
 }
 
-@test "openssl s_client (TLS 1.2) uploads 16 MiB exactly into tlspipe -l, which renegotiates every 256 KiB" {
+@test "openssl s_client (TLS 1.2) uploads every byte exactly into tlspipe -l, which renegotiates every 256 KiB" {
 	random_file "$T/in" "$SIZE"
 	tp_server_cert --renegotiate-every="$EVERY" --stats="$T/srv.json"
 	run --separate-stderr s_client 1.2 -CAfile "$CA" -verify_return_error -verify_hostname localhost <"$T/in"
@@ -114,7 +114,7 @@ s_client() {
 	ge peer_rekeys "$(jstat "$T/srv.json" peer_rekeys)" 1
 }
 
-@test "openssl s_client (TLS 1.3) downloads 16 MiB exactly from tlspipe -l, which updates keys every 256 KiB" {
+@test "openssl s_client (TLS 1.3) downloads every byte exactly from tlspipe -l, which updates keys every 256 KiB" {
 	random_file "$T/in" "$SIZE"
 	SRV_STDIN="$T/in" tp_server_cert --on-eof=notify --key-update-every="$EVERY" --stats="$T/srv.json"
 	hold_client_stdin
@@ -134,7 +134,7 @@ s_client() {
 	assert_equal "$(pin_of "$T/leaf.pem")" "$PIN"
 }
 
-@test "gnutls-cli --x509cafile uploads 16 MiB exactly into tlspipe -l (TLS 1.3 and 1.2)" {
+@test "gnutls-cli --x509cafile uploads every byte exactly into tlspipe -l (TLS 1.3 and 1.2)" {
 	command -v gnutls-cli >/dev/null || skip "gnutls-cli is not installed"
 	random_file "$T/in" "$SIZE"
 	local v
@@ -148,7 +148,7 @@ s_client() {
 	done
 }
 
-@test "gnutls-cli --insecure uploads 16 MiB exactly into an ephemeral tlspipe -l, and reports the same pin" {
+@test "gnutls-cli --insecure uploads every byte exactly into an ephemeral tlspipe -l, and reports the same pin" {
 	command -v gnutls-cli >/dev/null || skip "gnutls-cli is not installed"
 	random_file "$T/in" "$SIZE"
 	tp_server
@@ -159,7 +159,7 @@ s_client() {
 	assert_equal "sha256//$(sed -n 's/.*pin-sha256="\([^"]*\)".*/\1/p' "$T/out" | head -n 1)" "$PIN"
 }
 
-@test "socat OPENSSL: uploads 16 MiB exactly into tlspipe -l while it rekeys (TLS 1.3 and 1.2)" {
+@test "socat OPENSSL: uploads every byte exactly into tlspipe -l while it rekeys (TLS 1.3 and 1.2)" {
 	command -v socat >/dev/null || skip "socat is not installed"
 	random_file "$T/in" "$SIZE"
 	local v rk

@@ -35,7 +35,7 @@ missing_in() {
 	# the options that came with pins, rekeying and diagnostics
 	local o
 	for o in pin verify-client key-update-every renegotiate-every allow-client-renegotiation \
-		no-renegotiation trace stats progress keylog idle-timeout; do
+		no-renegotiation trace stats progress keylog idle-timeout on-eof eof-grace; do
 		assert_line "$o"
 	done
 	assert [ "${#lines[@]}" -ge 35 ]
@@ -110,10 +110,32 @@ missing_in() {
 	done
 	for s in 'Connection: close' '--pin sha256//' '--keylog=' '--stats=- ' 'jq ' 'stash' \
 		'WANT_READ' 'WANT_WRITE' 'SSL_MODE_AUTO_RETRY' 'BIO pair' 'bad length' \
-		'listening on 127.0.0.1:40123 pin sha256//'; do
+		'listening on 127.0.0.1:40123 pin sha256//' '--eof-grace=3' '--on-eof=notify' \
+		'nginx' 'Dovecot' 'OPENSSL-LISTEN' 'gnutls-serv --echo'; do
 		grep -qF -e "$s" "$T/man.txt" || missing+=" text:'$s'"
 	done
+	# --on-eof: every value --help names is described, and "Endings" says who needs which
+	for s in auto notify wait exit; do
+		grep -Eq -e "^[[:space:]]+$s[[:space:]]+[A-Z]" "$T/man.txt" || missing+=" on-eof:$s"
+	done
+	grep -qx -e '   Endings' "$T/man.txt" || missing+=" subsection:Endings"
+	# the one table of endings: what each exit 0 proves, and 5 and 1
+	grep -Eq -e '^[[:space:]]+Exit[[:space:]]+How it ended[[:space:]]+What that proves' "$T/exit.txt" || missing+=" exit-table"
 	assert_equal "$missing" ''
+}
+
+@test "--help, the man page and the completions agree on the values of --on-eof" {
+	local vals
+	vals=$("$TP" --help | sed -n 's/.*--on-eof=\([a-z|]*\).*/\1/p' | tr '|' ' ')
+	assert_equal "$vals" 'auto notify wait exit'
+	mandoc -Tascii "$MAN" | col -b >"$T/man.txt"
+	grep -qF -e '--on-eof=auto | notify | wait | exit' "$T/man.txt"
+	grep -qF -e "compgen -W '$vals'" "$BASHC"
+	local v
+	for v in $vals; do
+		grep -qE -e "\(\(.*$v\\\\:" "$ZSHC" || { echo "zsh lacks $v"; return 1; }
+		grep -qE -e "-l on-eof .*'.*$v\\\\t" "$FISHC" || { echo "fish lacks $v"; return 1; }
+	done
 }
 
 @test "the man page is clean under mandoc -Tlint -Wwarning" {
@@ -179,7 +201,23 @@ complete_words() {
 	run complete_words tlspipe --max-tls = 1.
 	assert_output "$(printf '1.0\n1.1\n1.2\n1.3')"
 	run complete_words tlspipe --on-eof = ''
-	assert_output "$(printf 'notify\nwait\nexit')"
+	assert_output "$(printf 'auto\nnotify\nwait\nexit')"
+	run complete_words tlspipe --on-eof a
+	assert_output auto
+}
+
+@test "the bash completion takes the word after --eof-grace as its value, not the host" {
+	source "$BASHC"
+	run complete_words tlspipe --eof-
+	assert_output --eof-grace=
+	run complete_words tlspipe --eof-grace ''
+	assert_success
+	assert_output ''
+	# the host completion starts after the value: "2" is not the host
+	run complete_words tlspipe --eof-grace 2 localh
+	assert_output localhost
+	run complete_words tlspipe --eof-grace = 2 localh
+	assert_output localhost
 }
 
 @test "the bash completion completes files after --cafile and long options after --" {
@@ -216,6 +254,7 @@ complete_words() {
 	: >keys.log
 	mkdir cadir
 	run fish -N -c "source '$FISHC'; complete -C 'tlspipe --on-eof '"
+	assert_line --regexp '^auto'
 	assert_line --regexp '^notify'
 	assert_line --regexp '^wait'
 	assert_line --regexp '^exit'
@@ -230,6 +269,105 @@ complete_words() {
 	run fish -N -c "source '$FISHC'; complete -C 'tlspipe --capath '"
 	assert_line --regexp '^cadir/'
 	refute_line --regexp '^keys\.log'
+}
+
+# readme_script NAME: the ```sh block that follows "Save this as `NAME`" in README.md
+readme_script() {
+	awk -v name="$1" '
+		index($0, "Save this as `" name "`") { found = 1 }
+		found && /^```sh$/ { on = 1; next }
+		on && /^```$/ { exit }
+		on { print }
+	' "$TOP/README.md"
+}
+
+# tp_listen [options]: a tlspipe server with the test certificate (SRV_STDIN as its stdin)
+tp_listen() {
+	start_server timeout 30 "$TP" -l --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@" 0
+}
+
+# readme_run SCRIPT ARGS...: run a README script as the README does, tlspipe on PATH
+readme_run() {
+	run env PATH="$TOP:$PATH" timeout 60 sh "$@"
+}
+
+@test "the README's smoke.sh passes on 200 and a clean close, and fails when tlspipe or the reply does" {
+	readme_script smoke.sh >"$T/smoke.sh"
+	grep -q '^#!/bin/sh' "$T/smoke.sh"
+	grep -q 'tlspipe ' "$T/smoke.sh"
+	cd "$T"
+	printf 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n' >"$T/reply.http"
+
+	# the README's local run: a server that answers and sends close_notify at once
+	SRV_STDIN="$T/reply.http" tp_listen --on-eof=notify
+	local port=$PORT
+	readme_run smoke.sh localhost "$PORT" --cafile "$CA"
+	assert_success
+	assert_output 'smoke test passed'
+	end_server 5
+	assert_equal "$SRV_RC" 0
+	grep -q '^GET /healthz HTTP/1.1' "$T/srv.out"
+
+	# that server has gone: nothing listens on its port, tlspipe exits 3
+	readme_run smoke.sh localhost "$port" --cafile "$CA"
+	assert_failure 1
+	assert_line --partial 'cannot connect'
+	assert_line 'smoke test failed: tlspipe exit 3'
+
+	# 200, then a TCP FIN without close_notify: the reply looks right, but
+	# the run is truncated (exit 5), and the script must not pass
+	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
+		--mode send --truncate --text "$(cat "$T/reply.http")"
+	readme_run smoke.sh localhost "$PORT" --cafile "$CA"
+	assert_failure 1
+	assert_line 'smoke test failed: tlspipe exit 5'
+	refute_line 'smoke test passed'
+	head -n 1 reply | grep -q '^HTTP/1\.1 200 '	# grep alone would have passed
+	end_server 5
+
+	# a clean close, but not 200
+	printf 'HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n' \
+		>"$T/reply.http"
+	SRV_STDIN="$T/reply.http" tp_listen --on-eof=notify
+	readme_run smoke.sh localhost "$PORT" --cafile "$CA"
+	assert_failure 1
+	assert_output 'smoke test failed: HTTP/1.1 503 Service Unavailable'
+	end_server 5
+	assert_equal "$SRV_RC" 0
+
+	# an untrusted certificate: nothing is sent
+	SRV_STDIN="$T/reply.http" tp_listen --on-eof=notify
+	readme_run smoke.sh localhost "$PORT"
+	assert_failure 1
+	assert_line 'smoke test failed: tlspipe exit 4'
+	end_server 5
+	assert_equal "$SRV_RC" 4
+	assert [ ! -s "$T/srv.out" ]
+}
+
+@test "the README's upload.sh delivers a file exactly, and says so when the certificate check fails" {
+	readme_script upload.sh >"$T/upload.sh"
+	grep -q 'tlspipe ' "$T/upload.sh"
+	cd "$T"
+	random_file "$T/in" 300000
+
+	# the README's local run: a tlspipe -l sink, the server's exit status checked
+	tp_listen
+	readme_run upload.sh in localhost "$PORT" --cafile "$CA"
+	assert_success
+	assert_output 'sent 300000 bytes, reply in reply.txt'
+	end_server 10
+	assert_equal "$SRV_RC" 0
+	cmp "$T/in" "$T/srv.out"
+
+	# without --cafile the local CA is not trusted: nothing arrives
+	tp_listen
+	readme_run upload.sh in localhost "$PORT"
+	assert_failure 1
+	assert_line 'TLS handshake or certificate check failed, nothing sent'
+	end_server 5
+	assert_equal "$SRV_RC" 4
+	assert [ ! -s "$T/srv.out" ]
 }
 
 @test "make install DESTDIR=... PREFIX=/usr puts the binary, the page and the completions in place" {

@@ -22,10 +22,20 @@ port=$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$d/server.log")
 sed 's/^/   /' "$d/server.log"
 
 echo "== 2. 32 MiB of random bytes through the client, certificate verified:"
-echo "   tlspipe -v --stats=- --cafile ca.pem localhost $port < payload"
-timeout 60 ./tlspipe -v --stats=- --cafile "$d/certs/ca.pem" localhost "$port" <"$d/payload" \
-	2>"$d/client.log" >/dev/null
-wait $srv; srv=
+echo "   tlspipe -v --stats=- --on-eof=notify --cafile ca.pem localhost $port < payload"
+echo "   (the server reads until our close_notify: --on-eof=notify sends it right"
+echo "   after the data, instead of after the default auto's second of quiet)"
+rc=0
+timeout 60 ./tlspipe -v --stats=- --on-eof=notify --cafile "$d/certs/ca.pem" localhost "$port" \
+	<"$d/payload" 2>"$d/client.log" >/dev/null || rc=$?
+src=0
+wait $srv || src=$?
+srv=
+[ $rc -eq 0 ] && [ $src -eq 0 ] || {
+	sed 's/^/   /' "$d/client.log" "$d/server.log"
+	echo "== client exit $rc, server exit $src"
+	exit 1
+}
 grep -v '^{' "$d/client.log" | sed 's/^/   /'
 echo "== its --stats, one JSON line at exit:"
 grep '^{' "$d/client.log" | sed 's/,"/, "/g' | fold -s -w 76 | sed 's/^/   /'

@@ -28,7 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,15 +45,15 @@
 #define DRAIN_MS 1000         /* how long to wait for the client's FIN at close */
 #define CHAT_LEN 100          /* --chatty: bytes sent per N received */
 
-enum { M_SINK, M_ECHO, M_REPLY, M_SEND, M_STALL, M_PLAIN, M_SILENT, M_SPEAK };
+enum { M_SINK, M_ECHO, M_REPLY, M_SEND, M_STALL, M_PLAIN, M_SILENT, M_SPEAK, M_BANNER, M_ANSWER };
 static const char *const mode_names[] = {
-    "sink", "echo", "reply", "send", "stall", "plain", "silent", "speak-first", NULL };
+    "sink", "echo", "reply", "send", "stall", "plain", "silent", "speak-first", "banner", "answer", NULL };
 
 static struct {
     const char *addr, *cert, *key, *ca, *text, *out, *tls, *mode_s;
     unsigned long long port, delay_ms, hold_ms, max_secs, tickets, bytes, ku_every,
-        reneg_every, chatty;
-    int mode, verify_client, truncate, allow_reneg;
+        reneg_every, chatty, pause_ms, rcvbuf;
+    int mode, verify_client, truncate, allow_reneg, reset;
 } opt = { .addr = "127.0.0.1", .mode_s = "sink", .delay_ms = 1000, .hold_ms = 3000,
           .max_secs = 60, .tickets = ~0ULL };
 
@@ -69,6 +71,7 @@ static struct {
     unsigned long long rx, tx, rekeys, next_rekey, rekey_every, next_chat, chat_owed;
     int rekey_ku;                   /* 1: key update (TLS 1.3), 0: renegotiate (1.2) */
     int got_close, trunc, failed;   /* how reading ended */
+    int line_seen;                  /* a newline arrived (banner, answer) */
     int rd_blocked;                 /* the last SSL_read said WANT_READ */
     char err[512];                  /* the failure, for the final message */
     EVP_MD_CTX *rx_md, *tx_md;
@@ -319,6 +322,8 @@ static void got_data(const unsigned char *buf, size_t n)
 {
     EVP_DigestUpdate(c.rx_md, buf, n);
     c.rx += n;
+    if (memchr(buf, '\n', n))
+        c.line_seen = 1;
     if (c.out && fwrite(buf, 1, n, c.out) != n)
         die(1, "%s: %s", opt.out, strerror(errno));
     for (; opt.chatty && c.rx >= c.next_chat; c.next_chat += opt.chatty)
@@ -343,6 +348,8 @@ static void read_some(void)
         int n = SSL_read(c.ssl, buf, (int)len);
         if (n > 0) {
             got_data(buf, (size_t)n);
+            if (opt.mode == M_BANNER && c.line_seen)
+                return; /* one line and no more: what follows stays unread */
             if (echoing())
                 c.ot += (size_t)n;
             maybe_rekey();
@@ -390,6 +397,7 @@ static void pump(int (*done)(void))
 }
 
 static int sent_all(void) { return out_empty(); }
+static int got_line(void) { return c.line_seen || !reading(); }
 static int read_all(void) { return !reading(); }
 /* Reading is over, and if it ended well, so is what we owe (echo, chatter). */
 static int served(void) { return !reading() && (!c.got_close || out_empty()); }
@@ -460,6 +468,10 @@ static int listen_accept(void)
     if (ls < 0)
         die(1, "socket: %s", strerror(errno));
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (opt.rcvbuf) { /* inherited by the connection; no autotuning past it */
+        int rb = (int)opt.rcvbuf;
+        setsockopt(ls, SOL_SOCKET, SO_RCVBUF, &rb, sizeof rb);
+    }
     if (bind(ls, sa, len) < 0 || listen(ls, 8) < 0 || getsockname(ls, sa, &len) < 0)
         die(1, "listen on %s port %llu: %s", opt.addr, opt.port, strerror(errno));
     fprintf(stderr, v6 ? "peer: listening on [%s]:%u\n" : "peer: listening on %s:%u\n", opt.addr,
@@ -534,11 +546,16 @@ static const struct { const char *name, *arg, *help; int type; void *dst; } optv
     { "cert", "FILE", "server certificate (chain), PEM; TLS modes need it", T_STR, &opt.cert },
     { "key", "FILE", "its private key, PEM, unencrypted", T_STR, &opt.key },
     { "tls", "1.2|1.3", "pin the version (default: 1.2 to 1.3)", T_STR, &opt.tls },
-    { "mode", "MODE", "sink|echo|reply|send|stall|plain|silent|speak-first (sink)", T_STR, &opt.mode_s },
-    { "delay-ms", "N", "reply: wait after the client's close_notify (1000)", T_NUM, &opt.delay_ms },
-    { "text", "STR", "reply/send/speak-first: what to send", T_STR, &opt.text },
+    { "mode", "MODE", "sink|echo|reply|send|stall|plain|silent|speak-first|banner|answer (sink)",
+      T_STR, &opt.mode_s },
+    { "delay-ms", "N", "reply: wait after the client's close_notify; answer: after its line (1000)",
+      T_NUM, &opt.delay_ms },
+    { "text", "STR", "reply/send/speak-first/banner/answer: what to send", T_STR, &opt.text },
+    { "rcvbuf", "N", "a small receive buffer (SO_RCVBUF), so the client's writes back up", T_NUM, &opt.rcvbuf },
+    { "pause-ms", "N", "sink: read nothing for N ms after the handshake; banner: wait N ms first", T_NUM, &opt.pause_ms },
     { "bytes", "N", "send: N pattern bytes (suffix k, M or G)", T_NUM, &opt.bytes },
-    { "truncate", NULL, "send: end with a TCP FIN, no close_notify", T_FLAG, &opt.truncate },
+    { "truncate", NULL, "send, banner: end with a TCP FIN, no close_notify; sink, echo: answer close_notify so", T_FLAG, &opt.truncate },
+    { "reset", NULL, "banner: end with a TCP reset (SO_LINGER 0), no close_notify", T_FLAG, &opt.reset },
     { "hold-ms", "N", "stall/silent: hold the connection this long (3000)", T_NUM, &opt.hold_ms },
     { "ca", "FILE", "CA for client certificates", T_STR, &opt.ca },
     { "verify-client", NULL, "require a client certificate signed by --ca", T_FLAG, &opt.verify_client },
@@ -651,6 +668,57 @@ int main(int argc, char **argv)
         close(c.fd);
         return 0;
     }
+    if (opt.mode == M_BANNER) {
+        /* A banner, one line read, then gone at once: a close_notify of the
+         * client's that arrives later meets a closed socket (TCP reset). */
+        sleep_ms(opt.pause_ms); /* the client's line may come first */
+        c.src = opt.text ? opt.text : "* OK peer ready for you\n";
+        c.src_left = strlen(c.src);
+        pump(sent_all);
+        flush_all(now_ms() + DRAIN_MS);
+        for (int i = 0, q = 1; i < 100 && ioctl(c.fd, SIOCOUTQ, &q) == 0 && q > 0; i++)
+            sleep_ms(10); /* until the client's host has it (acknowledged) */
+        pump(got_line);
+        if (!opt.truncate && !opt.reset && !c.failed && !c.trunc) {
+            ERR_clear_error();
+            SSL_shutdown(c.ssl);
+            flush_all(now_ms() + DRAIN_MS);
+        }
+        print_stats();
+        if (opt.reset) { /* an abortive close: a TCP reset at once */
+            struct linger lg = { 1, 0 };
+            setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        close(c.fd);
+        return c.failed;
+    }
+    if (opt.mode == M_ANSWER) {
+        /* Like an IMAP server: a line in, an answer --delay-ms later, unless
+         * the client's close_notify came first: then it just hangs up. */
+        int answered = 0;
+        pump(got_line);
+        if (reading() && !c.failed) {
+            sleep_ms(opt.delay_ms);
+            read_some();
+            if (reading() && !c.failed) {
+                c.src = opt.text ? opt.text : "answer\n";
+                c.src_left = strlen(c.src);
+                pump(sent_all);
+                answered = 1;
+                pump(read_all);
+            }
+        }
+        print_stats();
+        printf("answered=%d\n", answered);
+        fflush(stdout);
+        if (!c.failed && !c.trunc)
+            send_close_notify();
+        flush_all(now_ms() + DRAIN_MS);
+        drain_close();
+        return c.failed;
+    }
+    if (opt.mode == M_SINK && opt.pause_ms)
+        sleep_ms(opt.pause_ms); /* the client's writes back up meanwhile */
     const char *text = opt.text ? opt.text : opt.mode == M_SPEAK ? "hello from peer\n" : "late reply\n";
     if (opt.mode == M_SPEAK || (opt.mode == M_SEND && opt.text))
         c.src = text, c.src_left = strlen(text);
@@ -681,6 +749,11 @@ int main(int argc, char **argv)
         print_stats();
         if (c.trunc && !c.failed) { /* no SSL_shutdown after a fatal error (notes 4) */
             close(c.fd);
+            return 0;
+        }
+        if (opt.truncate && c.got_close && !c.failed) { /* nginx's way: a TCP close answers */
+            flush_all(now_ms() + 60000);
+            drain_close();
             return 0;
         }
         if (!c.failed)

@@ -1,0 +1,282 @@
+#!/usr/bin/env bats
+# Endings with default flags: --on-eof=auto holds close_notify until the peer
+# is quiet, exit 5 only where bytes may be missing, nothing lost to a reset,
+# and signals that end an upload cleanly.
+load helpers
+bats_require_minimum_version 1.5.0
+
+MODES=("" "-b" "-P" "-R" "--io=bio-pair" "-s 1000")
+
+# tlspipe under a short limit: a hang fails the test instead of stalling it
+tpq() {
+	timeout 20 "$TP" --cafile "$CA" "$@"
+}
+
+peer() {
+	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@"
+}
+
+# wait_for FILE TEXT MS: until FILE contains TEXT, at most MS
+wait_for() {
+	local end=$(($(now_ms) + $3))
+	while [ "$(now_ms)" -lt "$end" ]; do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.02
+	done
+	echo "$1 never got \"$2\":"
+	cat "$1"
+	return 1
+}
+
+# ---- --on-eof=auto, the client's default ----
+
+@test "by default an answer 0.3 s after the question is kept: close_notify waits for it" {
+	peer --mode answer --delay-ms 300 --text "a1 OK done"
+	run --separate-stderr tpq localhost "$PORT" <<<"a1 NOOP"
+	assert_success
+	assert_output "a1 OK done"
+	wait_server
+	grep -q '^answered=1$' "$T/srv.out"
+}
+
+@test "--on-eof=notify sends close_notify at once, and a server that hangs up on it never answers" {
+	peer --mode answer --delay-ms 300 --text "a1 OK done"
+	run --separate-stderr tpq --on-eof=notify localhost "$PORT" <<<"a1 NOOP"
+	assert_success
+	assert_output ""
+	wait_server
+	grep -q '^answered=0$' "$T/srv.out"
+}
+
+@test "an answer slower than --eof-grace is not waited for" {
+	peer --mode answer --delay-ms 1500 --text "a1 NO slow"
+	run --separate-stderr tpq --eof-grace=0.2 localhost "$PORT" <<<"a1 NOOP"
+	assert_success
+	assert_output ""
+	wait_server
+	grep -q '^answered=0$' "$T/srv.out"
+}
+
+@test "--eof-grace=3 keeps an answer that takes 1.5 s" {
+	peer --mode answer --delay-ms 1500 --text "a1 NO slow"
+	run --separate-stderr tpq --eof-grace=3 localhost "$PORT" <<<"a1 NOOP"
+	assert_success
+	assert_output "a1 NO slow"
+}
+
+@test "the quiet time starts again with every byte the peer sends" {
+	# a server whose lines come 0.4 s apart for 2 s: a fixed 1 s after
+	# stdin's EOF would cut them; a quiet time of 1 s never does
+	rm -f "$T/fifo" && mkfifo "$T/fifo"
+	(for i in 1 2 3 4 5; do echo "line $i"; sleep 0.4; done) >"$T/fifo" &
+	BG_PID=$!
+	SRV_STDIN="$T/fifo" start_server timeout 30 "$TP" -l --cert "$CERTS/server.pem" \
+		--key "$CERTS/server.key" 127.0.0.1 0
+	run --separate-stderr tpq localhost "$PORT" </dev/null
+	assert_success
+	assert_equal "${#lines[@]}" 5
+	assert_line --index 4 "line 5"
+	wait_server
+	assert_equal "$SRV_RC" 0
+}
+
+@test "an upload into a sink that answers only after close_notify ends with exit 0 and every byte" {
+	random_file "$T/in" 300000
+	peer --mode sink
+	run --separate-stderr tpq localhost "$PORT" <"$T/in"
+	assert_success
+	wait_server
+	assert_equal "$(sink_sha)" "$(sha "$T/in")"
+	grep -q 'close_notify=1' "$T/srv.out"
+}
+
+@test "the peer's close_notify ends the grace at once" {
+	# the grace is 30 s, tpq gives up after 20: only the peer's goodbye ends it
+	peer --mode banner --text "hello"
+	run --separate-stderr tpq --eof-grace=30 localhost "$PORT" <<<"x"
+	assert_success
+	assert_output "hello"
+}
+
+@test "the peer's TCP close ends the grace at once" {
+	peer --mode banner --truncate --text "hello"
+	run --separate-stderr tpq --eof-grace=30 localhost "$PORT" <<<"x"
+	assert_equal "$status" 5
+	assert_output "hello"
+}
+
+@test "--eof-grace needs --on-eof=auto" {
+	closed_port
+	refused --on-eof=notify --eof-grace=2 localhost "$CLOSED"
+	refused -l --eof-grace=2 0
+}
+
+@test "--eof-grace takes seconds with up to three decimals, and nothing else" {
+	closed_port
+	refused --eof-grace=1.2345 localhost "$CLOSED"
+	refused --eof-grace=-1 localhost "$CLOSED"
+	refused --eof-grace=1s localhost "$CLOSED"
+	refused --eof-grace=. localhost "$CLOSED"
+	refused --eof-grace=3601 localhost "$CLOSED"
+	stderr_has "3600"
+}
+
+@test "--on-eof=auto can be asked of a server too" {
+	SRV_STDIN=/dev/null start_server timeout 30 "$TP" -l --on-eof=auto --eof-grace=0.2 \
+		--cert "$CERTS/server.pem" --key "$CERTS/server.key" 127.0.0.1 0
+	# the client waits for the server, which says goodbye after its grace
+	run --separate-stderr tpq --on-eof=wait localhost "$PORT" </dev/null
+	assert_success
+	wait_server
+	assert_equal "$SRV_RC" 0
+}
+
+# ---- exit 5 only where bytes may be missing ----
+
+@test "a TCP close that answers our close_notify, with nothing sent after it, is exit 0" {
+	# nginx's way: it never answers a client's close_notify with its own
+	peer --mode echo --truncate
+	run --separate-stderr tpq --stats=- localhost "$PORT" <<<"GET / HTTP/1.1"
+	assert_success
+	assert_output "GET / HTTP/1.1"
+	grep -q '"peer_close_notify":false' <<<"$stderr"
+}
+
+@test "payload after our close_notify, then a TCP close without close_notify, is exit 5 with the count" {
+	peer --mode send --bytes 8M --truncate
+	run --separate-stderr to_file "$T/out" tpq --on-eof=notify localhost "$PORT" </dev/null
+	assert_equal "$status" 5
+	stderr_has "without"
+	stderr_has "close_notify"
+	stderr_has "bytes"
+	pattern 8388608 | cmp - "$T/out"
+}
+
+@test "a TCP close without close_notify before ours was sent is exit 5" {
+	peer --mode banner --truncate --text "banner"
+	run --separate-stderr tpq localhost "$PORT" <<<"x"
+	assert_equal "$status" 5
+	assert_output "banner"
+	stderr_has "truncated"
+}
+
+# ---- nothing lost to a reset ----
+
+# banner_kept MODE...: a server that sends a banner after a pause, reads one
+# line and hangs up (a close_notify of ours arriving later meets a closed
+# socket, and the kernel answers with a reset): the banner reaches stdout
+banner_kept() {
+	local m
+	for m in "${MODES[@]}"; do
+		peer --mode banner --pause-ms 50 --text "* OK ready"
+		# shellcheck disable=SC2086
+		run --separate-stderr tpq $m "$@" localhost "$PORT" <<<"a1 LOGOUT"
+		if [ "$output" != "* OK ready" ] || [ "$status" -ne 0 ]; then
+			echo "mode '$m': exit $status, stdout '$output'"
+			echo "$stderr"
+			return 1
+		fi
+		wait_server
+	done
+}
+
+@test "a banner from a server that hangs up after one line reaches stdout in every write mode" {
+	banner_kept
+}
+
+@test "without close_notify from that server, the banner still reaches stdout, exit 5, in every write mode" {
+	local m
+	for m in "${MODES[@]}"; do
+		peer --mode banner --truncate --pause-ms 50 --text "* OK ready"
+		# shellcheck disable=SC2086
+		run --separate-stderr tpq $m localhost "$PORT" <<<"a1 LOGOUT"
+		assert_equal "$status" 5
+		assert_output "* OK ready"
+		wait_server
+	done
+}
+
+@test "a server that resets the connection after its banner: the banner reaches stdout, exit 1, in every write mode" {
+	local m
+	for m in "${MODES[@]}"; do
+		peer --mode banner --reset --text "* BYE going away"
+		# shellcheck disable=SC2086
+		run --separate-stderr tpq $m localhost "$PORT" <<<"a1 LOGOUT"
+		assert_equal "$status" 1
+		assert_output "* BYE going away"
+		stderr_has "reset"
+		wait_server
+	done
+}
+
+# ---- signals under load ----
+
+# socket_full TRACE: until tlspipe's --trace shows a write that waits for
+# the socket: WANT_WRITE, or (-b, where the write blocks inside SSL_write)
+# more whole writes than the kernel's buffers hold (4 MiB + 64 KiB here)
+socket_full() {
+	local end=$(($(now_ms) + 10000))
+	while [ "$(now_ms)" -lt "$end" ]; do
+		grep -q "WANT_WRITE" "$1" && return 0
+		[ "$(grep -c '262144) = 262144' "$1")" -ge 20 ] && return 0
+		sleep 0.02
+	done
+	echo "no full socket in $1:"
+	tail "$1"
+	return 1
+}
+
+# upload_signalled SIG CODE MODE...: SIG arrives while a write is pending
+# on a full socket (the sink reads nothing for 2 s); the record in flight
+# and close_notify reach the sink, and tlspipe exits CODE
+upload_signalled() {
+	local sig=$1 code=$2
+	shift 2
+	head -c 8388608 /dev/zero >"$T/in"
+	peer --mode sink --pause-ms 2000 --rcvbuf 65536
+	env --default-signal="$sig" "$TP" --cafile "$CA" --trace --stats="$T/stats" "$@" \
+		localhost "$PORT" <"$T/in" >"$T/out" 2>"$T/err" 3>&- &
+	TP_PID=$!
+	socket_full "$T/err"
+	kill -s "$sig" "$TP_PID"
+	reap "$TP_PID" 6
+	TP_PID=
+	[ "$RC" -eq "$code" ] || { echo "mode '$*': exit $RC, wanted $code"; tail -5 "$T/err"; return 1; }
+	wait_server
+	local sent
+	sent=$(jq -r .bytes_out "$T/stats")
+	grep -q "bytes=$sent close_notify=1" "$T/srv.out" ||
+		{ echo "mode '$*': sent $sent, the sink says: $(cat "$T/srv.out")"; return 1; }
+}
+
+@test "SIGTERM during an upload: the data in flight, then close_notify, reach the peer; exit 143 (every mode)" {
+	local m
+	for m in "${MODES[@]}"; do
+		# shellcheck disable=SC2086
+		upload_signalled TERM 143 $m
+	done
+}
+
+@test "SIGINT and SIGHUP during an upload end it the same way" {
+	upload_signalled INT 130
+	upload_signalled HUP 129 --io=bio-pair
+}
+
+@test "a peer that stopped reading cannot hold a signalled exit for more than a few seconds" {
+	local m t0
+	head -c 8388608 /dev/zero >"$T/in"
+	for m in "${MODES[@]}"; do
+		peer --mode stall --hold-ms 15000 --rcvbuf 65536
+		# shellcheck disable=SC2086
+		"$TP" --cafile "$CA" --trace $m localhost "$PORT" <"$T/in" >"$T/out" 2>"$T/err" 3>&- &
+		TP_PID=$!
+		socket_full "$T/err"
+		t0=$(now_ms)
+		kill -TERM "$TP_PID"
+		reap "$TP_PID" 8
+		TP_PID=
+		[ "$RC" -eq 143 ] || { echo "mode '$m': exit $RC after $(($(now_ms) - t0)) ms"; return 1; }
+		kill "$SRV_PID"
+		wait_server
+	done
+}
