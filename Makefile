@@ -32,7 +32,7 @@ STAMP = src/.build-$(BUILDID)
 
 TEST_BINS = tests/peer tests/unit/write_retry
 
-.PHONY: all deps demo check lint bench install uninstall clean
+.PHONY: all deps deps-servers demo check check-full check-real lint bench install uninstall clean
 all: tlspipe
 
 $(STAMP):
@@ -55,7 +55,8 @@ tests/unit/write_retry: tests/unit/write_retry.c $(UNIT_OBJS) $(STAMP)
 # Debian packages the build, the tests and the demo need. Quiet and quick
 # when all are there; apt-get update only when something is missing.
 DEB_PKGS = build-essential pkg-config libssl-dev libbsd-dev openssl ca-certificates \
-	bats bats-assert bats-support mandoc socat gnutls-bin jq python3 bsdextrautils time zsh fish
+	bats bats-assert bats-support mandoc socat gnutls-bin jq python3 bsdextrautils time zsh fish \
+	parallel
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
@@ -65,6 +66,12 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# The real servers of tests/85-real-servers.bats and check-real (nginx,
+# dovecot imapd + pop3d, aiosmtpd), installed without starting or enabling
+# their system services: the tests run each from a config in a temp folder.
+deps-servers:
+	@tests/real/deps-servers.sh
+
 # under sudo, hand the build back to the user: a later plain `make check` must work
 demo: tlspipe
 	@if [ -n "$${SUDO_UID:-}" ]; then chown $$SUDO_UID:$$SUDO_GID tlspipe $(OBJS) $(STAMP); fi
@@ -72,6 +79,15 @@ demo: tlspipe
 
 check: tlspipe $(TEST_BINS)
 	@tests/run.sh
+
+# check with the large payloads (16 MiB matrices); what CI runs
+check-full: tlspipe $(TEST_BINS)
+	@TP_FULL=1 tests/run.sh
+
+# tlspipe in each write mode against the real servers, RUNS times (default
+# 20), big payloads too: a table of outcomes, then "N passed, N failed"
+check-real: tlspipe
+	@tests/real/matrix.sh $(or $(RUNS),20)
 
 # throughput and memory against socat and s_client (BENCH_SIZE, BENCH_RUNS)
 bench: tlspipe

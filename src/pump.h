@@ -43,6 +43,7 @@ struct pump {
 
 	BIO *net, *inner;	/* --io=bio-pair: our half, OpenSSL's half */
 	bool sock_eof;
+	int sock_err;		/* a read error held back until the data before it is read */
 	struct stash stash;
 	BIO_METHOD *wmeth;
 	bool absorb;		/* OpenSSL's writes go to the stash, whatever the socket says */

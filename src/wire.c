@@ -178,6 +178,10 @@ tp_pair_feed(struct pump *p)
 	char *ptr;
 	int room;
 
+	if (p->sock_err) {
+		errno = p->sock_err;
+		return fail(p, conn_code(p), "connection to %s failed: %s", p->run->peer, strerror(errno));
+	}
 	while (!p->sock_eof && (room = BIO_nwrite0(p->net, &ptr)) > 0) {
 		ssize_t r = read(p->fd, ptr, (size_t)room);
 
@@ -193,6 +197,11 @@ tp_pair_feed(struct pump *p)
 		}
 		if (errno == EAGAIN || errno == EINTR)
 			break;
+		if (total > 0) {
+			/* a reset right behind data: SSL_read gets the data first */
+			p->sock_err = errno;
+			break;
+		}
 		return fail(p, conn_code(p), "connection to %s failed: %s", p->run->peer, strerror(errno));
 	}
 	return total;
