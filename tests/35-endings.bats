@@ -16,18 +16,6 @@ peer() {
 	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@"
 }
 
-# wait_for FILE TEXT MS: until FILE contains TEXT, at most MS
-wait_for() {
-	local end=$(($(now_ms) + $3))
-	while [ "$(now_ms)" -lt "$end" ]; do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.02
-	done
-	echo "$1 never got \"$2\":"
-	cat "$1"
-	return 1
-}
-
 # ---- --on-eof=auto, the client's default ----
 
 @test "by default an answer 0.3 s after the question is kept: close_notify waits for it" {

@@ -5,18 +5,6 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-# wait_for FILE TEXT MS: until FILE contains TEXT, at most MS
-wait_for() {
-	local end=$(($(now_ms) + $3))
-	while [ "$(now_ms)" -lt "$end" ]; do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.02
-	done
-	echo "$1 never got \"$2\":"
-	cat "$1"
-	return 1
-}
-
 # ---- options ----
 
 @test "an unknown option is a usage error that names it" {

@@ -70,12 +70,6 @@ hold_client_stdin() {
 	exec {C_HOLD}<>"$T/c.in"
 }
 
-# a free TCP port on 127.0.0.1, for servers that cannot report the one they
-# picked (the port may be taken again before they bind it: a small race)
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # the public-key pin of a PEM certificate, as curl and tlspipe write it
 pin_of() {
 	echo "sha256//$(openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform der |

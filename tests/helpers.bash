@@ -89,6 +89,18 @@ now_ms() {
 	date +%s%3N
 }
 
+# wait_for FILE TEXT MS: until FILE contains TEXT, at most MS
+wait_for() {
+	local end=$(($(now_ms) + $3))
+	while [ "$(now_ms)" -lt "$end" ]; do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.02
+	done
+	echo "$1 never got \"$2\":"
+	cat "$1"
+	return 1
+}
+
 # pattern N: what peer --mode send --bytes N sends
 pattern() {
 	seq -f '%015.0f' 0 $(($1 / 16)) | head -c "$1"
