@@ -88,7 +88,8 @@ _tlspipe()
 				*) args+=("$opt") ;;
 				esac
 			done
-			((${#args[@]} == 0)) && COMPREPLY=($(compgen -A hostname -- "$cur"))
+			# /etc/hosts may name a host twice (localhost on 127.0.0.1 and ::1)
+			((${#args[@]} == 0)) && COMPREPLY=($(compgen -A hostname -- "$cur" | sort -u))
 			;;
 		esac
 		return 0

@@ -6,6 +6,9 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 MODES=("" "-b" "-P" "-R" "--io=bio-pair" "-s 1000")
+# the reset races run this often in each mode (make check-full: 10, or
+# TP_RACE_RUNS)
+RUNS=$((${TP_FULL:-0} == 1 ? ${TP_RACE_RUNS:-10} : 1))
 
 # tlspipe under a short limit: a hang fails the test instead of stalling it
 tpq() {
@@ -152,20 +155,21 @@ peer() {
 
 # banner_kept MODE...: a server that sends a banner after a pause, reads one
 # line and hangs up (a close_notify of ours arriving later meets a closed
-# socket, and the kernel answers with a reset): the banner reaches stdout
+# socket, and the kernel answers with a reset): the banner reaches stdout,
+# RUNS times in each mode
 banner_kept() {
-	local m
-	for m in "${MODES[@]}"; do
+	local m i
+	for i in $(seq "$RUNS"); do for m in "${MODES[@]}"; do
 		peer --mode banner --pause-ms 50 --text "* OK ready"
 		# shellcheck disable=SC2086
 		run --separate-stderr tpq $m "$@" localhost "$PORT" <<<"a1 LOGOUT"
 		if [ "$output" != "* OK ready" ] || [ "$status" -ne 0 ]; then
-			echo "mode '$m': exit $status, stdout '$output'"
+			echo "run $i, mode '$m': exit $status, stdout '$output'"
 			echo "$stderr"
 			return 1
 		fi
 		wait_server
-	done
+	done; done
 }
 
 @test "a banner from a server that hangs up after one line reaches stdout in every write mode" {
@@ -185,8 +189,8 @@ banner_kept() {
 }
 
 @test "a server that resets the connection after its banner: the banner reaches stdout, exit 1, in every write mode" {
-	local m
-	for m in "${MODES[@]}"; do
+	local m i
+	for i in $(seq "$RUNS"); do for m in "${MODES[@]}"; do
 		peer --mode banner --reset --text "* BYE going away"
 		# shellcheck disable=SC2086
 		run --separate-stderr tpq $m localhost "$PORT" <<<"a1 LOGOUT"
@@ -194,7 +198,7 @@ banner_kept() {
 		assert_output "* BYE going away"
 		stderr_has "reset"
 		wait_server
-	done
+	done; done
 }
 
 # ---- signals under load ----
