@@ -6,9 +6,9 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 MODES=("" "-b" "-P" "-R" "--io=bio-pair" "-s 1000")
-# the reset races run this often in each mode (make check-full: 10, or
+# the reset races run this often in each mode (make check-full: 50, or
 # TP_RACE_RUNS)
-RUNS=$((${TP_FULL:-0} == 1 ? ${TP_RACE_RUNS:-10} : 1))
+RUNS=$((${TP_FULL:-0} == 1 ? ${TP_RACE_RUNS:-50} : 1))
 
 # tlspipe under a short limit: a hang fails the test instead of stalling it
 tpq() {
