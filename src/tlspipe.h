@@ -11,7 +11,7 @@
 
 #define TP_VERSION "0.1.0"
 
-/* Exit status: the table in the man page and SPEC.md. */
+/* Exit status: the EXIT STATUS table of the man page (man/tlspipe.1). */
 enum tp_exit {
 	TP_EXIT_OK = 0,
 	TP_EXIT_IO = 1,		/* I/O or TLS failure after the handshake */

@@ -21,38 +21,34 @@ peer() {
 
 # ---- --on-eof=auto, the client's default ----
 
-@test "by default an answer 0.3 s after the question is kept: close_notify waits for it" {
-	peer --mode answer --delay-ms 300 --text "a1 OK done"
-	run --separate-stderr tpq localhost "$PORT" <<<"a1 NOOP"
+# answered DELAY_MS WANT TLSPIPE-OPTION...: a peer that answers a line
+# DELAY_MS later but hangs up on close_notify (as dovecot does between
+# commands); WANT is 1 when the answer must reach stdout, 0 when it must not
+answered() {
+	local delay=$1 want=$2
+	shift 2
+	peer --mode answer --delay-ms "$delay" --text "a1 OK done"
+	run --separate-stderr tpq "$@" localhost "$PORT" <<<"a1 NOOP"
 	assert_success
-	assert_output "a1 OK done"
+	if [ "$want" -eq 1 ]; then assert_output "a1 OK done"; else assert_output ""; fi
 	wait_server
-	grep -q '^answered=1$' "$T/srv.out"
+	grep -q "^answered=$want\$" "$T/srv.out"
+}
+
+@test "by default an answer 0.3 s after the question is kept: close_notify waits for it" {
+	answered 300 1
 }
 
 @test "--on-eof=notify sends close_notify at once, and a server that hangs up on it never answers" {
-	peer --mode answer --delay-ms 300 --text "a1 OK done"
-	run --separate-stderr tpq --on-eof=notify localhost "$PORT" <<<"a1 NOOP"
-	assert_success
-	assert_output ""
-	wait_server
-	grep -q '^answered=0$' "$T/srv.out"
+	answered 300 0 --on-eof=notify
 }
 
 @test "an answer slower than --eof-grace is not waited for" {
-	peer --mode answer --delay-ms 1500 --text "a1 NO slow"
-	run --separate-stderr tpq --eof-grace=0.2 localhost "$PORT" <<<"a1 NOOP"
-	assert_success
-	assert_output ""
-	wait_server
-	grep -q '^answered=0$' "$T/srv.out"
+	answered 1500 0 --eof-grace=0.2
 }
 
 @test "--eof-grace=3 keeps an answer that takes 1.5 s" {
-	peer --mode answer --delay-ms 1500 --text "a1 NO slow"
-	run --separate-stderr tpq --eof-grace=3 localhost "$PORT" <<<"a1 NOOP"
-	assert_success
-	assert_output "a1 NO slow"
+	answered 1500 1 --eof-grace=3
 }
 
 @test "the quiet time starts again with every byte the peer sends" {

@@ -57,7 +57,7 @@ wait_slow() {
 	SLOW_PID=
 }
 
-# the keys SPEC.md promises in every --stats object
+# the keys the man page promises in every --stats object
 KEYS='["bytes_in","bytes_out","ssl_write_calls","partial_writes","want_read","want_write",
 	"handshake_ms","protocol","cipher","peer_close_notify","exit_code","exit_reason"]'
 
