@@ -24,13 +24,15 @@ ifeq ($(CI),true)
 override CFLAGS += -Werror
 endif
 
-SRCS = src/tlspipe.c src/net.c src/tls.c src/pump.c src/wire.c src/report.c
+SRCS = $(wildcard src/*.c)
 OBJS = $(SRCS:.c=.o)
+# everything but main: what the unit tests link
+LIB_OBJS = $(filter-out src/tlspipe.o,$(OBJS))
 # a sanitizer build must not reuse objects of a plain one
 BUILDID = $(if $(filter 1,$(SANITIZE)),san,std)
 STAMP = src/.build-$(BUILDID)
 
-TEST_BINS = tests/peer tests/unit/write_retry
+TEST_BINS = tests/peer $(patsubst %.c,%,$(wildcard tests/unit/*.c))
 
 .PHONY: all deps deps-servers demo check check-full check-real lint bench install uninstall clean
 all: tlspipe
@@ -39,7 +41,7 @@ $(STAMP):
 	@rm -f src/.build-* $(OBJS) tlspipe $(TEST_BINS)
 	@touch $@
 
-$(OBJS): src/tlspipe.h src/pump.h $(STAMP)
+$(OBJS): $(wildcard src/*.h) $(STAMP)
 
 tlspipe: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
@@ -47,10 +49,9 @@ tlspipe: $(OBJS)
 tests/peer: tests/peer.c $(STAMP)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/peer.c $(LDLIBS)
 
-# unit tests link the pump and its neighbours, not main
-UNIT_OBJS = src/pump.o src/wire.o src/tls.o src/net.o src/report.o
-tests/unit/write_retry: tests/unit/write_retry.c $(UNIT_OBJS) $(STAMP)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/unit/write_retry.c $(UNIT_OBJS) $(LDLIBS)
+# a unit test is tests/unit/NAME.c, linked with everything but main
+tests/unit/%: tests/unit/%.c $(LIB_OBJS) $(STAMP)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
 
 # Debian packages the build, the tests and the demo need. Quiet and quick
 # when all are there; apt-get update only when something is missing.

@@ -13,25 +13,9 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tlspipe.h"
-
-long
-tp_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-long
-tp_now_ms(void)
-{
-	return tp_now_us() / 1000;
-}
 
 /* Bytes the kernel still holds for the peer (not yet acknowledged). */
 long
@@ -188,15 +172,15 @@ tp_net_connect(struct tp_run *run, long deadline_ms)
 	return fd;
 }
 
+/* Bind and listen; `where` gets the address, for the listening line. */
 int
-tp_net_listen(struct tp_run *run)
+tp_net_listen(struct tp_run *run, char *where, size_t wherelen)
 {
 	const struct tp_config *cfg = run->cfg;
 	const char *host = cfg->host ? cfg->host : (cfg->family == AF_INET6 ? "::1" : "127.0.0.1");
 	struct addrinfo *res = resolve(run, host, AI_PASSIVE), *ai;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char where[128];
 	int fd = -1, err = 0, one = 1;
 
 	if (res == NULL)
@@ -220,9 +204,7 @@ tp_net_listen(struct tp_run *run)
 		return -1;
 	}
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
-	addr_text((struct sockaddr *)&ss, where, sizeof(where));
-	/* scripts and tests wait for this line */
-	tp_warn("listening on %s%s%s", where, run->pin[0] ? " pin " : "", run->pin);
+	addr_text((struct sockaddr *)&ss, where, wherelen);
 	return fd;
 }
 

@@ -1,12 +1,15 @@
-/* The pump's private parts, shared by pump.c (the loop and the two
- * directions) and wire.c (ciphertext between OpenSSL and the socket). */
+/* The pump's state and the conditions on it, shared by pump.c (the loop),
+ * io.c (the TLS calls) and ending.c (how a run ends). Each "may we do X
+ * now" condition is written once, here. */
 #ifndef TP_PUMP_H
 #define TP_PUMP_H
 
+#include <limits.h>
+
 #include "tlspipe.h"
+#include "wire.h"
 
 #define CHUNK (256 * 1024)	/* stdin read and SSL_read size */
-#define PAIR_SIZE (128 * 1024)	/* each half of the BIO pair */
 #define LINGER_MS 1000
 #define SIGNAL_LINGER_MS 2000	/* a signal's goodbye: the record in flight and close_notify */
 #define OUTQ_POLL_MS 20		/* auto: how often to look whether the kernel sent our last bytes */
@@ -15,18 +18,13 @@
 
 enum out_state { OUT_OPEN, OUT_EOF, OUT_DONE };
 
-/* Ciphertext that must reach the socket before anything else. */
-struct stash {
-	unsigned char *buf;
-	size_t off, len, cap;
-};
-
 struct pump {
 	SSL *ssl;
-	int fd;
 	struct tp_run *run;
 	const struct tp_config *cfg;
 	struct tp_stats *st;
+	struct tp_wire w;	/* the ciphertext's way to the socket */
+	int fd;
 
 	struct tp_out o;	/* stdin not yet written, and its retry state */
 	enum out_state out;
@@ -34,28 +32,191 @@ struct pump {
 
 	unsigned char *buf;	/* SSL_read lands here, then goes to stdout */
 	enum tp_outcome rd_want;
-	bool in_done;
+	bool in_done;		/* nothing more comes in */
+	bool peer_notified;	/* the peer's close_notify came */
 
 	enum tp_outcome sd_want;	/* a close_notify that did not fit yet */
-	uint64_t in_at_notify;	/* bytes_in when our close_notify went out */
+	bool notified;		/* our close_notify is out */
+	uint64_t in_at_notify;	/* bytes_in when it went */
 	long quiet_from;	/* --on-eof=auto: our last byte left the host (0: not yet) */
 	long last_rx;		/* the peer's last payload */
-
-	BIO *net, *inner;	/* --io=bio-pair: our half, OpenSSL's half */
-	bool sock_eof;
-	int sock_err;		/* a read error held back until the data before it is read */
-	struct stash stash;
-	BIO_METHOD *wmeth;
-	bool absorb;		/* OpenSSL's writes go to the stash, whatever the socket says */
 
 	bool handshaken, tls12;
 	uint64_t rekey_mark;	/* bytes moved at the last rekey */
 	long rekey_ms;		/* when it started */
 	bool usr1;		/* SIGUSR1 asked for a rekey not yet started */
 	long deadline, last_io;
+
+	struct { bool rd, wr, in; } ev;	/* what the last select() reported */
+	int signalled;		/* the signal that stops the loop; on_signal runs after it */
 };
 
 #define fail(p, code, ...) tp_fail((p)->run, (code), __VA_ARGS__)
+
+/* io.c */
+int tp_io_read(struct pump *);
+int tp_io_absorb(struct pump *);
+int tp_io_fill(struct pump *);
+int tp_io_write(struct pump *);
+int tp_io_notify(struct pump *);
+int tp_io_rekey(struct pump *);
+int tp_io_wire_failed(struct pump *);
+const char *tp_io_outcome_name(enum tp_outcome);
+
+/* ending.c */
+int tp_settle(struct pump *);
+long tp_grace_left(struct pump *, long now);
+void tp_linger(struct pump *, long end);
+void tp_on_signal(struct pump *, int sig);
+
+/* ---- the conditions ---- */
+
+/* reads pause while the peer takes none of what the stash holds */
+static inline bool
+stash_has_room(const struct pump *p)
+{
+	return tp_wire_stashed(&p->w) < STASH_READ_LIMIT;
+}
+
+/* Input SSL_read can make progress on without the socket. SSL_has_pending()
+ * alone would also count a partial record, which needs the socket: after
+ * SSL_read said WANT_READ, what it holds is incomplete. A write resets
+ * rd_want, since a renegotiating SSL_write may read records. */
+static inline bool
+more_held(const struct pump *p)
+{
+	if (SSL_pending(p->ssl) > 0)
+		return true;
+	if (tp_wire_unread(&p->w))
+		return true;	/* without AUTO_RETRY a ticket ends the call early */
+	return p->rd_want != TP_WANT_READ && SSL_has_pending(p->ssl);
+}
+
+/* SSL_read has something to do: the socket spoke, a read waits on the
+ * writable socket, or OpenSSL holds a complete record */
+static inline bool
+read_due(const struct pump *p)
+{
+	return !p->in_done && stash_has_room(p) &&
+	    (p->ev.rd || (p->rd_want == TP_WANT_WRITE && p->ev.wr) || more_held(p));
+}
+
+/* the next stdin chunk is wanted once the last one is gone */
+static inline bool
+stdin_wanted(const struct pump *p)
+{
+	return p->handshaken && p->out == OUT_OPEN && !p->stdin_eof && p->o.len == 0;
+}
+
+static inline bool
+rekey_due(const struct pump *p)
+{
+	uint64_t every = p->tls12 ? p->cfg->renegotiate_every : p->cfg->key_update_every;
+
+	return p->usr1 || (every && p->st->bytes_in + p->st->bytes_out - p->rekey_mark >= every);
+}
+
+/* A due rekey can start now: not during another handshake, nor while a
+ * write is pending (SSL_key_update refuses then), nor after goodbyes. */
+static inline bool
+rekey_ready(const struct pump *p)
+{
+	return p->handshaken && !p->in_done && !p->notified && rekey_due(p) &&
+	    p->o.want == TP_DONE && !SSL_in_init(p->ssl) && !SSL_renegotiate_pending(p->ssl);
+}
+
+/* New writes wait while a handshake runs (the read side drives it), while
+ * the stash holds ciphertext, or while a rekey can start; a pending one goes on. */
+static inline bool
+write_allowed(const struct pump *p)
+{
+	if (p->o.want != TP_DONE)
+		return true;
+	return !SSL_in_init(p->ssl) && tp_wire_stashed(&p->w) == 0 && !rekey_ready(p);
+}
+
+/* The pending write may be retried: what it asked for holds. */
+static inline bool
+write_ready(const struct pump *p)
+{
+	if (p->o.want == TP_DONE)
+		return true;
+	if (tp_wire_pair(&p->w))
+		return p->o.want == TP_WANT_WRITE ? tp_wire_ssl_room(&p->w) : p->ev.rd;
+	return p->o.want == TP_WANT_WRITE ? p->ev.wr : p->ev.rd;
+}
+
+/* a write may go now that no select() event would announce: a fresh one
+ * (a handshake ended late in this turn, say), or a pending one whose pair
+ * has room again */
+static inline bool
+write_due_unannounced(const struct pump *p)
+{
+	if (!p->handshaken || p->o.len == 0 || !write_allowed(p))
+		return false;
+	return p->o.want == TP_DONE || (tp_wire_pair(&p->w) && p->o.want == TP_WANT_WRITE && write_ready(p));
+}
+
+/* a close_notify that did not fit may be retried */
+static inline bool
+notify_retry_due(const struct pump *p)
+{
+	if (p->sd_want == TP_DONE)
+		return false;
+	return tp_wire_pair(&p->w) || (p->sd_want == TP_WANT_WRITE ? p->ev.wr : p->ev.rd);
+}
+
+/* the socket's input is wanted: while there is room for it, or a call waits on it */
+static inline bool
+socket_input_wanted(const struct pump *p)
+{
+	if (!p->in_done && !p->w.sock_eof && stash_has_room(p) && tp_wire_feed_room(&p->w))
+		return true;
+	return p->o.want == TP_WANT_READ || p->sd_want == TP_WANT_READ;
+}
+
+/* the socket's writability is wanted: ciphertext waits, or a call does */
+static inline bool
+socket_output_wanted(const struct pump *p)
+{
+	if (tp_wire_stashed(&p->w) > 0)
+		return true;
+	if (tp_wire_pair(&p->w))
+		return tp_wire_unflushed(&p->w);
+	return p->o.want == TP_WANT_WRITE || p->rd_want == TP_WANT_WRITE || p->sd_want == TP_WANT_WRITE;
+}
+
+/* ms to go before the handshake deadline; LONG_MAX when none applies */
+static inline long
+handshake_left(const struct pump *p, long now)
+{
+	return !p->handshaken && p->deadline > 0 ? p->deadline - now : LONG_MAX;
+}
+
+/* ms to go before --idle-timeout; LONG_MAX when off */
+static inline long
+idle_left(const struct pump *p, long now)
+{
+	return p->cfg->idle_timeout_ms > 0 ? p->last_io + p->cfg->idle_timeout_ms - now : LONG_MAX;
+}
+
+/* ms our close_notify still waits for the answer to our HelloRequest,
+ * which would otherwise meet a closed connection */
+static inline long
+reneg_hold_left(const struct pump *p, long now)
+{
+	long left = p->rekey_ms + RENEG_WAIT_MS - now;
+
+	return SSL_renegotiate_pending(p->ssl) && left > 0 ? left : 0;
+}
+
+/* close_notify may go: not inside a handshake (SSL_shutdown there sends
+ * nothing), nor while our HelloRequest waits for its answer */
+static inline bool
+notify_may_go(const struct pump *p)
+{
+	return p->sd_want == TP_DONE && !SSL_in_init(p->ssl) && reneg_hold_left(p, tp_now_ms()) == 0;
+}
 
 /* a broken connection before the handshake is a failed handshake */
 static inline int
@@ -63,14 +224,5 @@ conn_code(const struct pump *p)
 {
 	return p->handshaken ? TP_EXIT_IO : TP_EXIT_HANDSHAKE;
 }
-
-/* wire.c */
-int tp_stash_put(struct pump *, const void *, size_t);
-bool tp_stash_empty(const struct pump *);
-int tp_stash_flush(struct pump *);
-BIO *tp_sock_wbio(struct pump *);
-int tp_pair_flush(struct pump *);
-bool tp_pair_unflushed(const struct pump *);
-ssize_t tp_pair_feed(struct pump *);
 
 #endif

@@ -41,6 +41,22 @@ tp_fail(struct tp_run *run, int code, const char *fmt, ...)
 	return -1;
 }
 
+/* A usage error: remembered (it goes into --stats too), printed by main. */
+int
+tp_usage(struct tp_run *run, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	vsnprintf(run->reason, sizeof(run->reason), fmt, ap);
+	va_end(ap);
+	n = strlen(run->reason);
+	snprintf(run->reason + n, sizeof(run->reason) - n, " (see tlspipe --help)");
+	run->exit_code = TP_EXIT_USAGE;
+	return -1;
+}
+
 void
 tp_trace(const struct tp_run *run, const char *fmt, ...)
 {

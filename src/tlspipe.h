@@ -11,7 +11,8 @@
 
 #define TP_VERSION "0.1.0"
 
-/* Exit status: the EXIT STATUS table of the man page (man/tlspipe.1). */
+/* Exit status: the EXIT STATUS table of the man page (man/tlspipe.1).
+ * tp_fail records the first one; tlserr.c chooses it for TLS failures. */
 enum tp_exit {
 	TP_EXIT_OK = 0,
 	TP_EXIT_IO = 1,		/* I/O or TLS failure after the handshake */
@@ -68,19 +69,35 @@ struct tp_config {
 	const char *keylog;	/* --keylog FILE or $SSLKEYLOGFILE */
 };
 
-/* Counters for --stats and the closing messages. */
+/* Counters for --stats and the closing messages: what happened, never what
+ * the loop decides by (that state is the pump's own). */
 struct tp_stats {
 	uint64_t bytes_in, bytes_out;
 	uint64_t ssl_write_calls, ssl_read_calls, partial_writes, want_read, want_write;
 	uint64_t rekeys, peer_rekeys;
 	long start_us, handshake_us;	/* handshake_us < 0: not done */
-	bool peer_close_notify, close_notify_sent;
+	bool peer_close_notify, close_notify_sent;	/* set by the pump as it ends */
+};
+
+/* What the TLS layer learned about the connection, for its messages and
+ * its exit status: the last failed call as OpenSSL and the system gave it
+ * (kept by tp_tls_outcome), and what the handshake's callbacks saw. */
+struct tp_tls_note {
+	int ssl_error;		/* SSL_get_error of the last failed call */
+	unsigned long code;	/* its first queued error: ERR_GET_LIB, ERR_GET_REASON */
+	int sys_errno;		/* errno, for SSL_ERROR_SYSCALL */
+	int verify_err, verify_depth;	/* the first chain error, X509_V_OK if none */
+	char presented[256];	/* the names in that certificate, for a name mismatch */
+	int alert_recv, alert_sent;	/* the last alert each way (description), -1 none */
+	bool pinned;		/* the leaf matched a --pin */
+	char pin_seen[96];	/* the leaf's pin when none matched */
 };
 
 /* One run: the config, what it counted, and how it ended. */
 struct tp_run {
 	const struct tp_config *cfg;
 	struct tp_stats st;
+	struct tp_tls_note note;
 	char peer[128];
 	char protocol[32], cipher[64];
 	char pin[96];		/* the ephemeral server's pin, for the listening line */
@@ -101,7 +118,16 @@ enum tp_outcome {
 	TP_WANT_WRITE,
 	TP_CLOSED,		/* the peer's close_notify */
 	TP_TRUNCATED,		/* TCP EOF without close_notify */
-	TP_FAILED,		/* anything else; the reason is in the buffer */
+	TP_FAILED,		/* anything else; the record is on the run's note */
+};
+
+/* Where the connection stood when a call failed: what the verdict needs
+ * besides the note. */
+struct tp_phase {
+	const char *what;	/* "reading from the connection", ... */
+	bool handshaken;
+	bool notify_sent;	/* our close_notify is out */
+	uint64_t bytes_in, in_at_notify;
 };
 
 /* Outbound retry state: in[off, len) is input not yet taken by SSL_write.
@@ -115,41 +141,57 @@ struct tp_out {
 	size_t last, done;	/* the last call's length and what it took, for --trace */
 };
 
-/* pump.c: one SSL_write for the next piece of `o`; TP_DONE when it took bytes */
-enum tp_outcome tp_write_once(SSL *, struct tp_out *, size_t write_size, struct tp_stats *,
-    char *why, size_t whylen);
+/* options.c: the command line into cfg; -1 with a usage error on the run */
+int tp_options_parse(int argc, char **argv, struct tp_config *, struct tp_run *);
 
-/* tls.c: the SSL_CTX, verification, pins, and the one map of OpenSSL's error model */
-SSL_CTX *tp_tls_context(struct tp_run *);
-SSL *tp_tls_session(SSL_CTX *, struct tp_run *);
-enum tp_outcome tp_tls_outcome(SSL *, int ret, char *why, size_t whylen);
-bool tp_tls_cert_alert(SSL *);
-void tp_tls_failure(SSL *, const struct tp_config *, char *why, size_t whylen);
-void tp_tls_summary(SSL *, const struct tp_run *);
-int tp_tls_pin_check(const char *pin);
-
-/* net.c: resolve, connect and listen; every socket non-blocking, never fd 0-2.
- * Failures are reported through tp_fail (exit 3, or 6 for a timeout). */
-int tp_net_connect(struct tp_run *, long deadline_ms);
-int tp_net_listen(struct tp_run *);
-int tp_net_accept(struct tp_run *, int lfd);
-int tp_net_set_blocking(int fd, bool on);
-long tp_net_unsent(int fd);
+/* clock.c and signals.c: leaves, calling nothing of ours */
 long tp_now_ms(void);
 long tp_now_us(void);
-
-/* pump.c: the select() loop; returns an exit status */
-int tp_pump(SSL *, int fd, struct tp_run *, long deadline_ms);
+void tp_signals_install(void);
+int tp_signal_pending(void);	/* the first INT, TERM or HUP, else 0 */
+int tp_usr1_pending(void);	/* SIGUSR1 since the last call: rekey now */
 
 /* report.c: every word on stderr, and --stats */
 void tp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int tp_fail(struct tp_run *, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int tp_usage(struct tp_run *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tp_trace(const struct tp_run *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tp_stats_write(struct tp_run *);
 void tp_progress(struct tp_run *, bool final);
 
-/* tlspipe.c: signal flags set by handlers, read by the pump */
-int tp_signal_pending(void);
-int tp_usr1_pending(void);	/* SIGUSR1 since the last call: rekey now */
+/* tlserr.c: OpenSSL's error model. tp_tls_outcome maps a call's return and
+ * keeps its record on the note; tp_tls_verdict turns the record into the
+ * exit status and its message. */
+enum tp_outcome tp_tls_outcome(SSL *, int ret);
+int tp_tls_verdict(const struct tp_run *, enum tp_outcome, const struct tp_phase *, char *msg, size_t len);
+void tp_tls_setup_error(char *err, size_t errlen, const char *what);
+const char *tp_tls_alert_name(int desc);
+
+/* cert.c: certificates, keys and pins */
+int tp_cert_readable(const char *what, const char *path, char *err, size_t errlen);
+int tp_cert_load_identity(SSL_CTX *, const struct tp_config *, char *err, size_t errlen);
+int tp_cert_ephemeral(SSL_CTX *, char *pin, size_t pinlen, char *err, size_t errlen);
+int tp_cert_pin(EVP_PKEY *, char *out, size_t outlen);
+int tp_tls_pin_check(const char *pin);
+void tp_cert_names(X509 *, char *buf, size_t len);
+void tp_tls_summary(SSL *, const struct tp_run *);
+
+/* tls.c: the SSL_CTX and the SSL; failures reported through tp_fail */
+SSL_CTX *tp_tls_context(struct tp_run *);
+SSL *tp_tls_session(SSL_CTX *, struct tp_run *);
+
+/* net.c: resolve, connect and listen; every socket non-blocking, never fd 0-2.
+ * Failures are reported through tp_fail (exit 3, or 6 for a timeout). */
+int tp_net_connect(struct tp_run *, long deadline_ms);
+int tp_net_listen(struct tp_run *, char *where, size_t wherelen);
+int tp_net_accept(struct tp_run *, int lfd);
+int tp_net_set_blocking(int fd, bool on);
+long tp_net_unsent(int fd);
+
+/* io.c: one SSL_write for the next piece of `o`; TP_DONE when it took bytes */
+enum tp_outcome tp_write_once(SSL *, struct tp_out *, size_t write_size, struct tp_stats *);
+
+/* pump.c: the select() loop; returns the run's exit status */
+int tp_pump(SSL *, int fd, struct tp_run *, long deadline_ms);
 
 #endif

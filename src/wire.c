@@ -1,6 +1,6 @@
-/* Ciphertext between OpenSSL and the socket: the stash (bytes the pump
- * owns and sends before anything else), the socket write BIO that feeds
- * it, and the BIO pair's network half, moved without copies. */
+/* Ciphertext between OpenSSL and the socket: the stash (bytes we own and
+ * send before anything else), the socket write BIO that feeds it, and the
+ * BIO pair's network half, moved without copies. */
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <errno.h>
@@ -8,15 +8,22 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pump.h"
+#include "wire.h"
+
+#define PAIR_SIZE (128 * 1024)	/* each half of the BIO pair */
+
+static int
+failed(struct tp_wire *w, int err)
+{
+	w->err = err;
+	return -1;
+}
 
 /* ---- the stash ---- */
 
-int
-tp_stash_put(struct pump *p, const void *b, size_t n)
+static int
+stash_put(struct tp_stash *st, const void *b, size_t n)
 {
-	struct stash *st = &p->stash;
-
 	if (st->off > 0 && st->off == st->len)
 		st->off = st->len = 0;
 	if (st->len + n > st->cap) {
@@ -42,60 +49,54 @@ tp_stash_put(struct pump *p, const void *b, size_t n)
 	return 0;
 }
 
-bool
-tp_stash_empty(const struct pump *p)
-{
-	return p->stash.off == p->stash.len;
-}
-
 /* Send the stash until the socket is full; never blocks, even with -b. */
-int
-tp_stash_flush(struct pump *p)
+static int
+stash_flush(struct tp_wire *w)
 {
-	struct stash *st = &p->stash;
+	struct tp_stash *st = &w->stash;
 
 	while (st->off < st->len) {
-		ssize_t w = send(p->fd, st->buf + st->off, st->len - st->off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = send(w->fd, st->buf + st->off, st->len - st->off, MSG_DONTWAIT | MSG_NOSIGNAL);
 
-		if (w < 0) {
+		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return 0;
-			return fail(p, p->handshaken ? TP_EXIT_IO : TP_EXIT_HANDSHAKE, "connection to %s failed: %s",
-			    p->run->peer, strerror(errno));
+			return failed(w, errno);
 		}
-		st->off += (size_t)w;
+		st->off += (size_t)n;
 	}
 	st->off = st->len = 0;
 	return 0;
 }
 
-/* --io=socket: OpenSSL writes to the socket through this BIO. It is the
- * socket BIO's behaviour (EAGAIN is a retry, so WANT_WRITE shows), except
- * that while the stash holds anything, or while absorbing, bytes join the
- * stash: the order on the wire is the order OpenSSL wrote. */
+/* ---- the socket path: OpenSSL writes through this BIO ---- */
+
+/* The socket BIO's behaviour (EAGAIN is a retry, so WANT_WRITE shows),
+ * except that while the stash holds anything, or while absorbing, bytes join
+ * the stash: the order on the wire is the order OpenSSL wrote. */
 static int
 sock_write(BIO *b, const char *in, int inl)
 {
-	struct pump *p = BIO_get_data(b);
-	ssize_t w = 0;
+	struct tp_wire *w = BIO_get_data(b);
+	ssize_t n = 0;
 
 	BIO_clear_retry_flags(b);
-	if (tp_stash_empty(p)) {
+	if (tp_wire_stashed(w) == 0) {
 		/* with -b the socket blocks, for SSL_write's own writes only:
 		 * absorbing must never wait on the peer it is making room for */
-		w = send(p->fd, in, (size_t)inl, p->absorb ? MSG_DONTWAIT | MSG_NOSIGNAL : MSG_NOSIGNAL);
-		if (w < 0 && errno != EAGAIN && errno != EINTR)
+		n = send(w->fd, in, (size_t)inl, w->absorb ? MSG_DONTWAIT | MSG_NOSIGNAL : MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return -1;	/* errno tells SSL_ERROR_SYSCALL's story */
-		if (w < 0)
-			w = 0;
-		if (w == inl || !p->absorb) {
-			if (w > 0)
-				return (int)w;
+		if (n < 0)
+			n = 0;
+		if (n == inl || !w->absorb) {
+			if (n > 0)
+				return (int)n;
 			BIO_set_retry_write(b);
 			return -1;
 		}
 	}
-	if (tp_stash_put(p, in + w, (size_t)(inl - w)) < 0) {
+	if (stash_put(&w->stash, in + n, (size_t)(inl - n)) < 0) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -109,8 +110,8 @@ sock_ctrl(BIO *b, int cmd, long num, void *ptr)
 	return cmd == BIO_CTRL_FLUSH ? 1 : 0;	/* the pump flushes the stash itself */
 }
 
-BIO *
-tp_sock_wbio(struct pump *p)
+static BIO *
+sock_wbio(struct tp_wire *w)
 {
 	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tlspipe socket");
 	BIO *b;
@@ -120,89 +121,114 @@ tp_sock_wbio(struct pump *p)
 		BIO_meth_free(m);
 		return NULL;
 	}
-	BIO_set_data(b, p);
+	BIO_set_data(b, w);
 	BIO_set_init(b, 1);
-	p->wmeth = m;
+	w->wmeth = m;
 	return b;
+}
+
+/* OpenSSL's I/O: a BIO pair we move by hand, or the socket (read by a
+ * plain socket BIO, written through ours). */
+int
+tp_wire_attach(struct tp_wire *w, SSL *ssl, int fd, bool pair)
+{
+	BIO *rb, *wb;
+
+	w->fd = fd;
+	if (pair) {
+		if (BIO_new_bio_pair(&w->inner, PAIR_SIZE, &w->net, PAIR_SIZE) != 1)
+			return failed(w, ENOMEM);
+		SSL_set_bio(ssl, w->inner, w->inner);
+		return 0;
+	}
+	rb = BIO_new_socket(fd, BIO_NOCLOSE);
+	wb = rb ? sock_wbio(w) : NULL;
+	if (wb == NULL) {
+		BIO_free(rb);
+		return failed(w, ENOMEM);
+	}
+	SSL_set_bio(ssl, rb, wb);
+	return 0;
+}
+
+void
+tp_wire_detach(struct tp_wire *w, SSL *ssl)
+{
+	SSL_set_bio(ssl, NULL, NULL);	/* our BIO method must outlive its BIOs */
+	BIO_meth_free(w->wmeth);
+	BIO_free(w->net);
+	free(w->stash.buf);
+	*w = (struct tp_wire){ .fd = -1 };
 }
 
 /* ---- the BIO pair's network half <-> the socket, without copies ---- */
 
-/* Move what SSL wrote into the pair out to the socket (after the stash),
- * until EAGAIN; when absorbing, what the socket refuses joins the stash so
- * that the pair is empty. */
+/* The stash, then what SSL wrote into the pair, out to the socket until
+ * EAGAIN; when absorbing, what the socket refuses joins the stash so that
+ * the pair is empty. */
 int
-tp_pair_flush(struct pump *p)
+tp_wire_flush(struct tp_wire *w)
 {
 	char *ptr;
 	int n;
 
-	if (tp_stash_flush(p) < 0)
+	if (stash_flush(w) < 0)
 		return -1;
-	if (p->net == NULL)
+	if (w->net == NULL)
 		return 0;
-	while ((n = BIO_nread0(p->net, &ptr)) > 0) {
-		ssize_t w = 0;
+	while ((n = BIO_nread0(w->net, &ptr)) > 0) {
+		ssize_t sent = 0;
 
-		if (tp_stash_empty(p)) {
-			w = write(p->fd, ptr, (size_t)n);
-			if (w < 0 && errno != EAGAIN && errno != EINTR)
-				return fail(p, conn_code(p), "connection to %s failed: %s", p->run->peer,
-				    strerror(errno));
-			if (w < 0)
-				w = 0;
+		if (tp_wire_stashed(w) == 0) {
+			sent = write(w->fd, ptr, (size_t)n);
+			if (sent < 0 && errno != EAGAIN && errno != EINTR)
+				return failed(w, errno);
+			if (sent < 0)
+				sent = 0;
 		}
-		if (w < n && p->absorb) {
-			if (tp_stash_put(p, ptr + w, (size_t)(n - w)) < 0)
-				return fail(p, TP_EXIT_IO, "out of memory");
-			w = n;
+		if (sent < n && w->absorb) {
+			if (stash_put(&w->stash, ptr + sent, (size_t)(n - sent)) < 0)
+				return failed(w, ENOMEM);
+			sent = n;
 		}
-		if (w == 0)
+		if (sent == 0)
 			return 0;
-		BIO_nread(p->net, &ptr, (int)w);
+		BIO_nread(w->net, &ptr, (int)sent);
 	}
 	return 0;
 }
 
-bool
-tp_pair_unflushed(const struct pump *p)
-{
-	return p->net && BIO_ctrl_pending(p->net) > 0;
-}
-
 /* Fill the pair from the socket while it has room. Returns bytes fed. */
 ssize_t
-tp_pair_feed(struct pump *p)
+tp_wire_feed(struct tp_wire *w)
 {
 	ssize_t total = 0;
 	char *ptr;
 	int room;
 
-	if (p->sock_err) {
-		errno = p->sock_err;
-		return fail(p, conn_code(p), "connection to %s failed: %s", p->run->peer, strerror(errno));
-	}
-	while (!p->sock_eof && (room = BIO_nwrite0(p->net, &ptr)) > 0) {
-		ssize_t r = read(p->fd, ptr, (size_t)room);
+	if (w->sock_err)
+		return failed(w, w->sock_err);
+	while (!w->sock_eof && (room = BIO_nwrite0(w->net, &ptr)) > 0) {
+		ssize_t r = read(w->fd, ptr, (size_t)room);
 
 		if (r > 0) {
-			BIO_nwrite(p->net, &ptr, (int)r);
+			BIO_nwrite(w->net, &ptr, (int)r);
 			total += r;
 			continue;
 		}
 		if (r == 0) {
-			p->sock_eof = true;
-			BIO_shutdown_wr(p->net);	/* or SSL never sees the EOF */
+			w->sock_eof = true;
+			BIO_shutdown_wr(w->net);	/* or SSL never sees the EOF */
 			break;
 		}
 		if (errno == EAGAIN || errno == EINTR)
 			break;
 		if (total > 0) {
 			/* a reset right behind data: SSL_read gets the data first */
-			p->sock_err = errno;
+			w->sock_err = errno;
 			break;
 		}
-		return fail(p, conn_code(p), "connection to %s failed: %s", p->run->peer, strerror(errno));
+		return failed(w, errno);
 	}
 	return total;
 }

@@ -1,0 +1,249 @@
+/* Certificates and keys: our identity (from files, or made in memory for
+ * -l), public-key pins, the names a certificate holds, and the -v summary
+ * of the peer's. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+
+#include "tlspipe.h"
+
+/* A local file we were given must exist and be readable: say which one. */
+int
+tp_cert_readable(const char *what, const char *path, char *err, size_t errlen)
+{
+	if (access(path, R_OK) != 0) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* --key-pass env:VAR or file:PATH; never a prompt, since stdin is payload */
+static int
+key_pass_cb(char *buf, int size, int rwflag, void *u)
+{
+	const char *spec = u, *pw = NULL;
+	char line[1024];
+
+	(void)rwflag;
+	if (spec == NULL)
+		return -1;
+	if (strncmp(spec, "env:", 4) == 0) {
+		pw = getenv(spec + 4);
+	} else if (strncmp(spec, "file:", 5) == 0) {
+		FILE *f = fopen(spec + 5, "r");
+
+		if (f && fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\r\n")] = '\0';
+			pw = line;
+		}
+		if (f)
+			fclose(f);
+	}
+	if (pw == NULL || (int)strlen(pw) >= size)
+		return -1;
+	memcpy(buf, pw, strlen(pw));
+	return (int)strlen(pw);
+}
+
+/* --cert and --key: the chain, its key, and that they belong together */
+int
+tp_cert_load_identity(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errlen)
+{
+	const char *key = cfg->key ? cfg->key : cfg->cert;
+	char what[512];
+	X509 *x;
+
+	if (tp_cert_readable("--cert", cfg->cert, err, errlen) || tp_cert_readable("--key", key, err, errlen))
+		return -1;
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert) != 1) {
+		snprintf(what, sizeof(what), "--cert %s: not a PEM certificate", cfg->cert);
+		tp_tls_setup_error(err, errlen, what);
+		return -1;
+	}
+	SSL_CTX_set_default_passwd_cb(ctx, key_pass_cb);
+	SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)cfg->key_pass);
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		snprintf(what, sizeof(what), "--key %s: cannot load the private key%s", key,
+		    cfg->key_pass ? "" : " (encrypted? use --key-pass)");
+		tp_tls_setup_error(err, errlen, what);
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "--key %s: does not match the certificate in %s", key, cfg->cert);
+		ERR_clear_error();
+		return -1;
+	}
+	x = SSL_CTX_get0_certificate(ctx);
+	if (x && !cfg->allow_expired && X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
+		snprintf(err, errlen, "--cert %s: the certificate has expired (--allow-expired to use it anyway)",
+		    cfg->cert);
+		return -1;
+	}
+	return 0;
+}
+
+/* curl's pin format: sha256// + base64 of the SHA-256 of the DER public key */
+int
+tp_cert_pin(EVP_PKEY *key, char *out, size_t outlen)
+{
+	unsigned char *der = NULL, md[SHA256_DIGEST_LENGTH], b64[64];
+	int len = i2d_PUBKEY(key, &der);
+
+	if (len <= 0)
+		return -1;
+	SHA256(der, (size_t)len, md);
+	OPENSSL_free(der);
+	EVP_EncodeBlock(b64, md, sizeof(md));
+	snprintf(out, outlen, "sha256//%s", (const char *)b64);
+	return 0;
+}
+
+int
+tp_tls_pin_check(const char *pin)
+{
+	unsigned char md[64];
+	const char *b = pin + 8;
+
+	/* 32 bytes of SHA-256 are 44 base64 characters ending in '=' */
+	if (strncmp(pin, "sha256//", 8) != 0 || strlen(b) != 44 || b[43] != '=' ||
+	    strspn(b, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != 44)
+		return -1;
+	return EVP_DecodeBlock(md, (const unsigned char *)b, 44) == 33 ? 0 : -1;
+}
+
+/* -l without --cert: a fresh P-256 key and a self-signed certificate, made in
+ * memory; clients check it by the pin (written to `pin`) that -l prints. */
+int
+tp_cert_ephemeral(SSL_CTX *ctx, char *pin, size_t pinlen, char *err, size_t errlen)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *name;
+	unsigned char serial[16];
+	BIGNUM *bn = NULL;
+	int ok = 0;
+
+	if (key == NULL || x == NULL || RAND_bytes(serial, sizeof(serial)) != 1)
+		goto out;
+	serial[0] &= 0x7f;
+	bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	name = X509_get_subject_name(x);
+	if (bn == NULL || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) ||
+	    !X509_set_version(x, 2) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(x), 7L * 24 * 3600) ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"tlspipe ephemeral",
+	    -1, -1, 0) ||
+	    !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, key) ||
+	    !X509_sign(x, key, EVP_sha256()) ||
+	    SSL_CTX_use_certificate(ctx, x) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
+	    tp_cert_pin(key, pin, pinlen) != 0)
+		goto out;
+	ok = 1;
+out:
+	BN_free(bn);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	if (!ok)
+		tp_tls_setup_error(err, errlen, "cannot make an ephemeral certificate");
+	return ok ? 0 : -1;
+}
+
+/* The names a certificate is for (its DNS and IP SANs, else its CN), for a
+ * name mismatch message. */
+void
+tp_cert_names(X509 *x, char *buf, size_t len)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens) && n < len; i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char ip[INET6_ADDRSTRLEN] = "";
+
+		if (g->type == GEN_DNS) {
+			n += snprintf(buf + n, len - n, "%s%.*s", n ? ", " : "",
+			    ASN1_STRING_length(g->d.dNSName),
+			    (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+		} else if (g->type == GEN_IPADD) {
+			int l = ASN1_STRING_length(g->d.iPAddress);
+			const unsigned char *d = ASN1_STRING_get0_data(g->d.iPAddress);
+
+			inet_ntop(l == 16 ? AF_INET6 : AF_INET, d, ip, sizeof(ip));
+			n += snprintf(buf + n, len - n, "%s%s", n ? ", " : "", ip);
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	if (n == 0) {
+		X509_NAME *s = X509_get_subject_name(x);
+		int cn = X509_NAME_get_text_by_NID(s, NID_commonName, buf, (int)len);
+
+		if (cn < 0)
+			snprintf(buf, len, "(no names)");
+	}
+}
+
+static void
+asn1_date(const ASN1_TIME *t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(t, &tm) != 1 || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, len, "?");
+}
+
+/* -v: what a person checks first when a TLS server misbehaves */
+void
+tp_tls_summary(SSL *ssl, const struct tp_run *run)
+{
+	const struct tp_config *cfg = run->cfg;
+	X509 *x = SSL_get1_peer_certificate(ssl);
+	const unsigned char *alpn = NULL;
+	unsigned int alpnlen = 0;
+	long vr = SSL_get_verify_result(ssl);
+	const char *who = cfg->listen ? "client" : "server";
+
+	SSL_get0_alpn_selected(ssl, &alpn, &alpnlen);
+	tp_warn("connected %s %s", cfg->listen ? "from" : "to", run->peer);
+	tp_warn("protocol %s, cipher %s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+	if (alpnlen)
+		tp_warn("ALPN %.*s", (int)alpnlen, (const char *)alpn);
+	else if (cfg->alpn)
+		tp_warn("ALPN: none agreed");
+	if (x) {
+		char subj[256], iss[256], nb[40], na[40], pin[96] = "";
+		int days = 0, secs = 0;
+
+		X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof(subj));
+		X509_NAME_oneline(X509_get_issuer_name(x), iss, sizeof(iss));
+		asn1_date(X509_get0_notBefore(x), nb, sizeof(nb));
+		asn1_date(X509_get0_notAfter(x), na, sizeof(na));
+		ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x));
+		tp_cert_pin(X509_get0_pubkey(x), pin, sizeof(pin));
+		tp_warn("%s certificate: subject %s", who, subj);
+		tp_warn("issuer %s", iss);
+		tp_warn("valid from %s until %s (%d days left)", nb, na, days);
+		tp_warn("pin %s", pin);
+		X509_free(x);
+	} else {
+		tp_warn("no %s certificate", who);
+	}
+	if (cfg->insecure)
+		tp_warn("verification: skipped (--insecure)");
+	else if (run->note.pinned)
+		tp_warn("verification: ok (pinned public key)");
+	else if (!cfg->listen || cfg->verify_client)
+		tp_warn("verification: %s", X509_verify_cert_error_string(vr));
+	tp_warn("session %s", SSL_session_reused(ssl) ? "resumed" : "new (not resumed)");
+}
