@@ -109,7 +109,7 @@ tp_cert_pin(EVP_PKEY *key, char *out, size_t outlen)
 }
 
 int
-tp_tls_pin_check(const char *pin)
+tp_cert_pin_check(const char *pin)
 {
 	unsigned char md[64];
 	const char *b = pin + 8;
@@ -205,7 +205,7 @@ asn1_date(const ASN1_TIME *t, char *buf, size_t len)
 
 /* -v: what a person checks first when a TLS server misbehaves */
 void
-tp_tls_summary(SSL *ssl, const struct tp_run *run)
+tp_cert_summary(SSL *ssl, const struct tp_run *run)
 {
 	const struct tp_config *cfg = run->cfg;
 	X509 *x = SSL_get1_peer_certificate(ssl);

@@ -87,7 +87,7 @@ handshake_done(struct pump *p)
 	tp_trace(run, "handshake done: %s %s in %.1f ms", run->protocol, run->cipher,
 	    (double)p->st->handshake_us / 1000.0);
 	if (p->cfg->verbose)
-		tp_tls_summary(p->ssl, run);
+		tp_cert_summary(p->ssl, run);
 	/* the version decides what a rekey flag can mean: say so before any payload */
 	if ((p->cfg->key_update_every && p->tls12) || (p->cfg->renegotiate_every && !p->tls12)) {
 		tp_io_notify(p);	/* a clean goodbye: the peer did nothing wrong */

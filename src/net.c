@@ -109,55 +109,51 @@ resolve(struct tp_run *run, const char *host, int flags)
 	return res;
 }
 
+/* One address: a connected socket, or -1 with the reason in *err
+ * (ETIMEDOUT when the deadline passed, EINTR for a signal). */
+static int
+connect_one(const struct addrinfo *ai, long deadline_ms, int *err)
+{
+	int fd = new_socket(ai->ai_family), w;
+	socklen_t sl = sizeof(*err);
+
+	if (fd < 0) {
+		*err = errno;
+		return -1;
+	}
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return fd;
+	*err = errno;
+	if (*err == EINPROGRESS) {
+		w = wait_fd(fd, true, deadline_ms);
+		if (w == 0)
+			*err = ETIMEDOUT;
+		else if (w < 0)
+			*err = EINTR;
+		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &sl) == 0 && *err == 0)
+			return fd;
+	}
+	close(fd);
+	return -1;
+}
+
 int
 tp_net_connect(struct tp_run *run, long deadline_ms)
 {
 	const struct tp_config *cfg = run->cfg;
-	char *peer = run->peer;
-	size_t peerlen = sizeof(run->peer);
-	bool timed_out = false;
 	struct addrinfo *res = resolve(run, cfg->host, AI_ADDRCONFIG), *ai;
-	int fd = -1, err = 0;
+	int fd = -1, err = 0, one = 1;
 
 	if (res == NULL)
 		return -1;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = new_socket(ai->ai_family);
-		if (fd < 0) {
-			err = errno;
-			continue;
-		}
-		addr_text(ai->ai_addr, peer, peerlen);
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		if (errno == EINPROGRESS) {
-			int w = wait_fd(fd, true, deadline_ms);
-			socklen_t sl = sizeof(err);
-
-			if (w == 0) {
-				timed_out = true;
-				err = ETIMEDOUT;
-				close(fd);
-				fd = -1;
-				break;	/* the deadline covers all addresses together */
-			}
-			if (w < 0) {
-				close(fd);
-				fd = -1;
-				err = EINTR;
-				break;
-			}
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err == 0)
-				break;
-		} else {
-			err = errno;
-		}
-		close(fd);
-		fd = -1;
+	/* the deadline covers all addresses together; a signal stops the tries */
+	for (ai = res; ai && fd < 0 && err != ETIMEDOUT && err != EINTR; ai = ai->ai_next) {
+		addr_text(ai->ai_addr, run->peer, sizeof(run->peer));
+		fd = connect_one(ai, deadline_ms, &err);
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		if (timed_out)
+		if (err == ETIMEDOUT)
 			tp_fail(run, TP_EXIT_TIMEOUT, "timed out: cannot connect to %s port %s within %ld s",
 			    cfg->host, cfg->port, cfg->timeout_ms / 1000);
 		else if (err != EINTR)
@@ -165,11 +161,27 @@ tp_net_connect(struct tp_run *run, long deadline_ms)
 			    strerror(err));
 		return -1;
 	}
-	int one = 1;
-
 	/* interactive lines must not wait for Nagle; bulk writes are large anyway */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
+}
+
+/* One address: a listening socket, or -1 with the reason in *err. */
+static int
+listen_one(const struct addrinfo *ai, int *err)
+{
+	int fd = new_socket(ai->ai_family), one = 1;
+
+	if (fd < 0) {
+		*err = errno;
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1) == 0)
+		return fd;
+	*err = errno;
+	close(fd);
+	return -1;
 }
 
 /* Bind and listen; `where` gets the address, for the listening line. */
@@ -181,23 +193,12 @@ tp_net_listen(struct tp_run *run, char *where, size_t wherelen)
 	struct addrinfo *res = resolve(run, host, AI_PASSIVE), *ai;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	int fd = -1, err = 0, one = 1;
+	int fd = -1, err = 0;
 
 	if (res == NULL)
 		return -1;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = new_socket(ai->ai_family);
-		if (fd < 0) {
-			err = errno;
-			continue;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1) == 0)
-			break;
-		err = errno;
-		close(fd);
-		fd = -1;
-	}
+	for (ai = res; ai && fd < 0; ai = ai->ai_next)
+		fd = listen_one(ai, &err);
 	freeaddrinfo(res);
 	if (fd < 0) {
 		tp_fail(run, TP_EXIT_CONNECT, "cannot listen on %s port %s: %s", host, cfg->port, strerror(err));

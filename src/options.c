@@ -251,7 +251,7 @@ option(int c, char *arg, char **argv, struct tp_config *cfg, struct tp_run *run,
 		break;
 	case 'k': cfg->insecure = true; break;
 	case OPT_PIN:
-		if (tp_tls_pin_check(arg) != 0)
+		if (tp_cert_pin_check(arg) != 0)
 			return tp_usage(run, "--pin %s: expected sha256// and 44 base64 characters", arg);
 		if (cfg->npins == (int)(sizeof(cfg->pins) / sizeof(cfg->pins[0])))
 			return tp_usage(run, "--pin: at most %d pins", cfg->npins);

@@ -172,9 +172,9 @@ int tp_cert_readable(const char *what, const char *path, char *err, size_t errle
 int tp_cert_load_identity(SSL_CTX *, const struct tp_config *, char *err, size_t errlen);
 int tp_cert_ephemeral(SSL_CTX *, char *pin, size_t pinlen, char *err, size_t errlen);
 int tp_cert_pin(EVP_PKEY *, char *out, size_t outlen);
-int tp_tls_pin_check(const char *pin);
+int tp_cert_pin_check(const char *pin);
 void tp_cert_names(X509 *, char *buf, size_t len);
-void tp_tls_summary(SSL *, const struct tp_run *);
+void tp_cert_summary(SSL *, const struct tp_run *);
 
 /* tls.c: the SSL_CTX and the SSL; failures reported through tp_fail */
 SSL_CTX *tp_tls_context(struct tp_run *);
