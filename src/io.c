@@ -324,7 +324,12 @@ tp_io_write(struct pump *p)
 	while (p->o.off < p->o.len && write_allowed(p) && write_ready(p)) {
 		bool retry = p->o.call != 0;
 		const void *ptr = p->o.in + p->o.off;
-		enum tp_outcome r = tp_write_once(p->ssl, &p->o, p->cfg->write_size, p->st);
+		size_t size = p->cfg->write_size, budget = rekey_budget(p);
+		enum tp_outcome r;
+
+		if (budget && (size == 0 || budget < size))
+			size = budget;	/* the rekey goes between this write and the next */
+		r = tp_write_once(p->ssl, &p->o, size, p->st);
 
 		p->rd_want = TP_DONE;	/* a renegotiating write may have read records */
 		trace_write(p, ptr, retry, r, ")");
@@ -410,8 +415,9 @@ tp_io_notify(struct pump *p)
 
 /* ---- rekeying: TLS 1.3 key update, TLS 1.2 renegotiation ---- */
 
+/* One rekey; `counted` when BYTES asked for it (a signal's is extra). */
 static int
-rekey(struct pump *p, const char *why)
+rekey(struct pump *p, const char *why, bool counted)
 {
 	int ok;
 
@@ -425,12 +431,13 @@ rekey(struct pump *p, const char *why)
 		ok = SSL_key_update(p->ssl, SSL_KEY_UPDATE_REQUESTED);
 	}
 	ERR_clear_error();
+	if (counted)
+		p->rekey_mark += rekey_every(p);	/* a refusal is not retried at once */
 	if (ok != 1) {
 		tp_warn("%s: OpenSSL refused to start a %s now", why, p->tls12 ? "renegotiation" : "key update");
 		return 0;
 	}
 	p->st->rekeys++;
-	p->rekey_mark = p->st->bytes_in + p->st->bytes_out;
 	p->rekey_ms = tp_now_ms();
 	tp_trace(p->run, "%s: %s started", why, p->tls12 ? "renegotiation" : "key update");
 	/* pushed out by the read side, even when this side only receives */
@@ -444,7 +451,7 @@ tp_io_rekey(struct pump *p)
 		return 0;
 	if (p->usr1) {
 		p->usr1 = false;
-		return rekey(p, "SIGUSR1");
+		return rekey(p, "SIGUSR1", false);
 	}
-	return rekey(p, p->tls12 ? "--renegotiate-every" : "--key-update-every");
+	return rekey(p, p->tls12 ? "--renegotiate-every" : "--key-update-every", true);
 }

@@ -56,10 +56,14 @@ next_wait(struct pump *p, long now)
 	/* a close_notify held for a HelloRequest's answer goes when the wait ends */
 	if ((p->out == OUT_EOF || p->in_done) && !p->notified && (left = reneg_hold_left(p, now)) > 0)
 		wait = earliest(wait, left);
+	/* writes held for a renegotiation's answer go on when the wait ends */
+	if ((left = rekey_hold_left(p, now)) > 0)
+		wait = earliest(wait, left);
 	if (p->out == OUT_EOF && !p->notified && (left = tp_grace_left(p, now)) > 0)
 		wait = earliest(wait, left);
-	/* something complete held inside OpenSSL must not wait on select() */
-	if ((!p->in_done && more_held(p)) || write_due_unannounced(p))
+	/* something complete held inside OpenSSL must not wait on select(),
+	 * nor a write or a rekey that may go now: no event would announce them */
+	if ((!p->in_done && more_held(p)) || write_due_unannounced(p) || rekey_ready(p))
 		wait = 0;
 	return wait == LONG_MAX ? -1 : wait;
 }

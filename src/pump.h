@@ -108,12 +108,36 @@ stdin_wanted(const struct pump *p)
 	return p->handshaken && p->out == OUT_OPEN && !p->stdin_eof && p->o.len == 0;
 }
 
+/* --key-update-every or --renegotiate-every, whichever the version allows (0: off) */
+static inline uint64_t
+rekey_every(const struct pump *p)
+{
+	return p->tls12 ? p->cfg->renegotiate_every : p->cfg->key_update_every;
+}
+
+/* Bytes moved (both ways) since the last rekey's mark. The mark advances
+ * by BYTES per rekey, so a rekey that starts late does not push the next
+ * ones back: the count stays floor(moved / BYTES). */
+static inline uint64_t
+rekey_moved(const struct pump *p)
+{
+	return p->st->bytes_in + p->st->bytes_out - p->rekey_mark;
+}
+
 static inline bool
 rekey_due(const struct pump *p)
 {
-	uint64_t every = p->tls12 ? p->cfg->renegotiate_every : p->cfg->key_update_every;
+	return p->usr1 || (rekey_every(p) && rekey_moved(p) >= rekey_every(p));
+}
 
-	return p->usr1 || (every && p->st->bytes_in + p->st->bytes_out - p->rekey_mark >= every);
+/* What a new SSL_write may take before the next rekey is due, so one large
+ * write does not carry the count past several marks (0: no limit). */
+static inline size_t
+rekey_budget(const struct pump *p)
+{
+	uint64_t every = rekey_every(p), moved = rekey_moved(p);
+
+	return every && moved < every ? (size_t)(every - moved) : 0;
 }
 
 /* A due rekey can start now: not during another handshake, nor while a
@@ -125,14 +149,36 @@ rekey_ready(const struct pump *p)
 	    p->o.want == TP_DONE && !SSL_in_init(p->ssl) && !SSL_renegotiate_pending(p->ssl);
 }
 
+/* ms we still wait for the answer to our HelloRequest (0: none pending,
+ * or waited long enough): close_notify waits, or the answer would meet a
+ * closed connection, and so do new writes once the next rekey is due */
+static inline long
+reneg_hold_left(const struct pump *p, long now)
+{
+	long left = p->rekey_ms + RENEG_WAIT_MS - now;
+
+	return SSL_renegotiate_pending(p->ssl) && left > 0 ? left : 0;
+}
+
+/* A rekey is due while the last renegotiation still waits for its answer:
+ * writes pause (at most RENEG_WAIT_MS), or the count of renegotiations
+ * would fall behind the bytes moved. */
+static inline long
+rekey_hold_left(const struct pump *p, long now)
+{
+	return rekey_due(p) ? reneg_hold_left(p, now) : 0;
+}
+
 /* New writes wait while a handshake runs (the read side drives it), while
- * the stash holds ciphertext, or while a rekey can start; a pending one goes on. */
+ * the stash holds ciphertext, or while a rekey can start or is held up; a
+ * pending one goes on. */
 static inline bool
 write_allowed(const struct pump *p)
 {
 	if (p->o.want != TP_DONE)
 		return true;
-	return !SSL_in_init(p->ssl) && tp_wire_stashed(&p->w) == 0 && !rekey_ready(p);
+	return !SSL_in_init(p->ssl) && tp_wire_stashed(&p->w) == 0 && !rekey_ready(p) &&
+	    rekey_hold_left(p, tp_now_ms()) == 0;
 }
 
 /* The pending write may be retried: what it asked for holds. */
@@ -198,16 +244,6 @@ static inline long
 idle_left(const struct pump *p, long now)
 {
 	return p->cfg->idle_timeout_ms > 0 ? p->last_io + p->cfg->idle_timeout_ms - now : LONG_MAX;
-}
-
-/* ms our close_notify still waits for the answer to our HelloRequest,
- * which would otherwise meet a closed connection */
-static inline long
-reneg_hold_left(const struct pump *p, long now)
-{
-	long left = p->rekey_ms + RENEG_WAIT_MS - now;
-
-	return SSL_renegotiate_pending(p->ssl) && left > 0 ? left : 0;
 }
 
 /* close_notify may go: not inside a handshake (SSL_shutdown there sends

@@ -161,15 +161,26 @@ parse_alpn(const char *list, unsigned char *out, size_t outlen, size_t *len)
 	return n ? 0 : -1;
 }
 
+/* The client's ALPN list (wire format) as "a, b", for a refusal's words. */
+static void
+alpn_text(const unsigned char *in, unsigned int inlen, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned int j = 0; j < inlen && n < len; j += 1u + in[j])
+		n += (size_t)snprintf(buf + n, len - n, "%s%.*s", n ? ", " : "", (int)in[j], (const char *)in + j + 1);
+}
+
 static int
 alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     const unsigned char *in, unsigned int inlen, void *arg)
 {
 	const struct tp_config *cfg = arg;
+	struct tp_run *run = run_of(ssl);
 	unsigned char ours[512];
 	size_t ourlen;
 
-	(void)ssl;
 	if (parse_alpn(cfg->alpn, ours, sizeof(ours), &ourlen) != 0)
 		return SSL_TLSEXT_ERR_NOACK;
 	/* our order wins: the first of our list the client offers */
@@ -180,7 +191,25 @@ alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 				*outlen = in[j];
 				return SSL_TLSEXT_ERR_OK;
 			}
+	if (run)
+		alpn_text(in, inlen, run->note.alpn_refused, sizeof(run->note.alpn_refused));
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+/* -l --alpn: a client that offers no ALPN at all is refused too (the ALPN
+ * callback is not called for it), with the alert a mismatch gets. */
+static int
+client_hello_cb(SSL *ssl, int *al, void *arg)
+{
+	struct tp_run *run = run_of(ssl);
+
+	(void)arg;
+	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, NULL, NULL) == 1)
+		return SSL_CLIENT_HELLO_SUCCESS;
+	if (run)
+		snprintf(run->note.alpn_refused, sizeof(run->note.alpn_refused), "none");
+	*al = SSL_AD_NO_APPLICATION_PROTOCOL;
+	return SSL_CLIENT_HELLO_ERROR;
 }
 
 /* ---- the context, part by part ---- */
@@ -229,9 +258,10 @@ configure_alpn(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errl
 		snprintf(err, errlen, "--alpn %s: expected a comma-separated list of protocol names", cfg->alpn);
 		return -1;
 	}
-	if (cfg->listen)
+	if (cfg->listen) {
 		SSL_CTX_set_alpn_select_cb(ctx, alpn_select, (void *)cfg);
-	else
+		SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, NULL);
+	} else
 		SSL_CTX_set_alpn_protos(ctx, wire, (unsigned int)len);
 	return 0;
 }

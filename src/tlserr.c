@@ -124,6 +124,15 @@ handshake_words(const struct tp_run *run, char *buf, size_t len)
 		else
 			snprintf(buf, len, "certificate verify failed: %s (depth %d)",
 			    X509_verify_cert_error_string(n->verify_err), n->verify_depth);
+	} else if (n->alpn_refused[0]) {
+		snprintf(buf, len, "no ALPN protocol in common: the client offered %s; --alpn accepts %s",
+		    n->alpn_refused, cfg->alpn);
+	} else if (n->alert_recv == SSL_AD_NO_APPLICATION_PROTOCOL && cfg->alpn) {
+		snprintf(buf, len, "the server accepts none of the ALPN protocols offered (%s): it sent alert %s",
+		    cfg->alpn, tp_tls_alert_name(n->alert_recv));
+	} else if (n->alert_recv == SSL_AD_NO_APPLICATION_PROTOCOL) {
+		snprintf(buf, len, "the server requires ALPN and none was offered (see --alpn): it sent alert %s",
+		    tp_tls_alert_name(n->alert_recv));
 	} else if (n->alert_recv >= 0) {
 		snprintf(buf, len, "the peer sent alert %s", tp_tls_alert_name(n->alert_recv));
 	} else if (not_tls(n->code)) {

@@ -89,6 +89,7 @@ struct tp_tls_note {
 	int verify_err, verify_depth;	/* the first chain error, X509_V_OK if none */
 	char presented[256];	/* the names in that certificate, for a name mismatch */
 	int alert_recv, alert_sent;	/* the last alert each way (description), -1 none */
+	char alpn_refused[256];	/* server: what the client offered when --alpn had none of it */
 	bool pinned;		/* the leaf matched a --pin */
 	char pin_seen[96];	/* the leaf's pin when none matched */
 };

@@ -240,6 +240,56 @@ s_server() {
 	grep -q 'alpn payload' "$T/srv.out"
 }
 
+# alpn_server: tlspipe -l --alpn h2 (ephemeral identity); sets PORT and APIN
+alpn_server() {
+	start_server timeout 20 "$TP" -l --alpn h2 0
+	APIN=$(sed -n 's/.* pin //p' "$T/srv.err")
+}
+
+@test "-l --alpn h2 refuses openssl s_client offering no ALPN: exit 4, naming what each side had" {
+	alpn_server
+	run timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -brief </dev/null
+	assert_failure
+	assert_output --partial 'no application protocol'
+	end_server 5
+	assert_equal "$SRV_RC" 4
+	grep -qF "no ALPN protocol in common: the client offered none; --alpn accepts h2" "$T/srv.err"
+	[ ! -s "$T/srv.out" ]
+}
+
+@test "-l --alpn h2 and a tlspipe client without --alpn: exit 4 on both sides, the client told why" {
+	alpn_server
+	run --separate-stderr timeout 20 "$TP" --pin "$APIN" localhost "$PORT" <<<"never sent"
+	assert_equal "$status" 4
+	stderr_has "the server requires ALPN and none was offered (see --alpn)"
+	end_server 5
+	assert_equal "$SRV_RC" 4
+	grep -qF "the client offered none; --alpn accepts h2" "$T/srv.err"
+	[ ! -s "$T/srv.out" ]
+}
+
+@test "-l --alpn h2 and a client offering http/1.1,foo: exit 4 on both sides, both lists named" {
+	alpn_server
+	run --separate-stderr timeout 20 "$TP" --alpn http/1.1,foo --pin "$APIN" localhost "$PORT" <<<"never sent"
+	assert_equal "$status" 4
+	stderr_has "the server accepts none of the ALPN protocols offered (http/1.1,foo)"
+	end_server 5
+	assert_equal "$SRV_RC" 4
+	grep -qF "the client offered http/1.1, foo; --alpn accepts h2" "$T/srv.err"
+	[ ! -s "$T/srv.out" ]
+}
+
+@test "-l --alpn h2,http/1.1 agrees on the first of its list that the client offers" {
+	start_server timeout 20 "$TP" -l -v --alpn h2,http/1.1 0
+	APIN=$(sed -n 's/.* pin //p' "$T/srv.err")
+	run --separate-stderr timeout 20 "$TP" -v --alpn http/1.1,h2 --pin "$APIN" localhost "$PORT" <<<"alpn ok"
+	assert_success
+	stderr_has "ALPN h2"
+	end_server 5
+	assert_equal "$SRV_RC" 0
+	assert_equal "$(cat "$T/srv.out")" "alpn ok"
+}
+
 @test "--ciphersuites TLS_AES_128_GCM_SHA256 is the suite used" {
 	random_file "$T/in" 100000
 	peer_as server --mode sink --tls 1.3
