@@ -17,6 +17,7 @@
 static const char usage_text[] =
 "usage: tlspipe [options] host port          connect; stdin -> TLS, TLS -> stdout\n"
 "       tlspipe -l [options] [address] port  accept one connection, same piping\n"
+"       (also host:port, [v6]:port or [v6] port; -l [address:]port)\n"
 "Write modes:\n"
 "  -b, --blocking           SSL_write on a blocking socket\n"
 "  -P, --partial-write      SSL_MODE_ENABLE_PARTIAL_WRITE: one record per call\n"
@@ -344,28 +345,63 @@ option(int c, char *arg, char **argv, struct tp_config *cfg, struct tp_run *run,
 	return 0;
 }
 
-/* host and port, or for -l [address] port */
+/* An address as people paste it: "[v6]" loses its brackets, "host:port" and
+ * "[v6]:port" split in place; a bare IPv6 address is a host only when the
+ * port comes on its own (`port_given`). Sets *host, and *port (NULL when
+ * the address holds none). */
+static int
+address(struct tp_run *run, char *arg, bool port_given, const char **host, const char **port)
+{
+	char *colon = strrchr(arg, ':'), *close, shown[300];
+
+	snprintf(shown, sizeof(shown), "%s", arg);	/* the split below cuts arg up */
+	*host = arg;
+	*port = NULL;
+	if (*arg == '[') {
+		if ((close = strchr(arg, ']')) == NULL || (close[1] != '\0' && close[1] != ':') || close == arg + 1)
+			return tp_usage(run, "%s: expected [IPv6 address] or [IPv6 address]:port", arg);
+		*close = '\0';
+		*host = arg + 1;
+		if (close[1] == ':')
+			*port = close + 2;
+	} else if (colon && strchr(arg, ':') == colon) {
+		*colon = '\0';	/* host:port, one colon */
+		*port = colon + 1;
+	} else if (colon && !port_given) {
+		return tp_usage(run, "%s: an IPv6 address with a port glued on cannot be told apart; "
+		    "write [ADDRESS]:PORT or ADDRESS PORT", arg);
+	}
+	if (*port && port_given)
+		return tp_usage(run, "%s: a port twice (in the address and on its own)", shown);
+	if (*port && **port == '\0')
+		return tp_usage(run, "%s: empty port", shown);
+	return 0;
+}
+
+/* HOST PORT, HOST:PORT, [V6]:PORT or [V6] PORT; for -l [ADDRESS] PORT or
+ * [ADDRESS:]PORT */
 static int
 operands(int argc, char **argv, struct tp_config *cfg, struct tp_run *run)
 {
-	if (cfg->listen) {
-		if (argc == 1) {
-			cfg->port = argv[0];
-		} else if (argc == 2) {
-			cfg->host = argv[0];
-			cfg->port = argv[1];
-		} else {
-			return tp_usage(run, argc == 0 ? "-l needs a port (0 picks a free one)" :
-			    "-l takes [address] port");
-		}
-	} else {
-		if (argc != 2)
-			return tp_usage(run, argc < 2 ? "missing host and port" : "too many arguments");
-		cfg->host = argv[0];
-		cfg->port = argv[1];
-		if (*cfg->host == '\0')
-			return tp_usage(run, "empty host name");
+	const char *host = NULL, *port = NULL;
+
+	if (argc > 2)
+		return tp_usage(run, cfg->listen ? "-l takes [address] port" : "too many arguments");
+	if (argc == 0)
+		return tp_usage(run, cfg->listen ? "-l needs a port (0 picks a free one)" : "missing host and port");
+	if (cfg->listen && argc == 1 && strchr(argv[0], ':') == NULL && argv[0][0] != '[') {
+		port = argv[0];	/* -l PORT */
+	} else if (address(run, argv[0], argc == 2, &host, &port) != 0) {
+		return -1;
 	}
+	if (argc == 2)
+		port = argv[1];
+	if (port == NULL)
+		return tp_usage(run, "%s: missing port (HOST PORT or HOST:PORT)", host);
+	if (host && *host == '\0')
+		return tp_usage(run, cfg->listen ? "empty address" : "empty host name");
+	cfg->host = host;
+	cfg->port = port;
 	return check_port(run, cfg->port, cfg->listen);
 }
 

@@ -151,14 +151,15 @@ human(char *buf, size_t len, double v, const char *unit)
 	snprintf(buf, len, i ? "%.1f %s%s" : "%.0f %s%s", v, pre[i], unit);
 }
 
-/* A pv-like line, redrawn at most a few times a second; only on a terminal. */
+/* A pv-like line, redrawn at most a few times a second; only on a terminal.
+ * Each direction apart (an echo would otherwise show twice the input); the
+ * percent and ETA are stdin's, when it is a regular file. */
 void
 tp_progress(struct tp_run *run, bool final)
 {
 	long now = tp_now_us();
-	char done[32], rate[32], tail[64] = "";
+	char out[32], outrate[32], in[32], inrate[32], tail[64] = "";
 	double secs;
-	uint64_t moved = run->st.bytes_out + run->st.bytes_in;
 
 	if (!run->cfg->progress || !run->progress_tty)
 		return;
@@ -166,14 +167,17 @@ tp_progress(struct tp_run *run, bool final)
 		return;
 	run->progress_us = now;
 	secs = (double)(now - run->st.start_us) / 1e6;
-	human(done, sizeof(done), (double)moved, "B");
-	human(rate, sizeof(rate), secs > 0 ? (double)moved / secs : 0, "B/s");
+	human(out, sizeof(out), (double)run->st.bytes_out, "B");
+	human(outrate, sizeof(outrate), secs > 0 ? (double)run->st.bytes_out / secs : 0, "B/s");
+	human(in, sizeof(in), (double)run->st.bytes_in, "B");
+	human(inrate, sizeof(inrate), secs > 0 ? (double)run->st.bytes_in / secs : 0, "B/s");
 	if (run->input_size > 0 && run->st.bytes_out <= (uint64_t)run->input_size) {
 		double frac = (double)run->st.bytes_out / (double)run->input_size;
 		double eta = frac > 0 ? secs / frac - secs : 0;
 
 		snprintf(tail, sizeof(tail), "  %3.0f%%  ETA %d:%02d", frac * 100, (int)eta / 60, (int)eta % 60);
 	}
-	dprintf(STDERR_FILENO, "\rtlspipe: %s  %s%s\033[K%s", done, rate, tail, final ? "\n" : "");
+	dprintf(STDERR_FILENO, "\rtlspipe: sent %s (%s), received %s (%s)%s\033[K%s", out, outrate, in, inrate,
+	    tail, final ? "\n" : "");
 	run->progress_drawn = !final;
 }

@@ -395,7 +395,7 @@ under_pty() {
 	timeout 30 script -qec "$1" /dev/null </dev/null >"$T/pty"
 }
 
-@test "--progress draws a redrawn line with bytes, rate, percent and ETA when stderr is a terminal" {
+@test "--progress draws a redrawn line with bytes and rate each way, percent and ETA when stderr is a terminal" {
 	random_file "$T/in" 8388608
 	slow_server 1.5
 	run under_pty "$(printf '%q ' "$TP" --cafile "$CA" --progress localhost "$PORT") <$(printf %q "$T/in") >$(printf %q "$T/out")"
@@ -409,8 +409,9 @@ under_pty() {
 	draws=$(grep -o $'\rtlspipe: ' "$T/pty" | wc -l)
 	assert [ "$draws" -ge 3 ]
 	tr '\r' '\n' <"$T/pty" >"$T/lines"
-	grep -qE '^tlspipe: [0-9.]+ (Ki|Mi|Gi)?B +[0-9.]+ (Ki|Mi|Gi)?B/s +[0-9]+% +ETA [0-9]+:[0-9]{2}' "$T/lines"
-	grep -qE '^tlspipe: 8\.0 MiB +[0-9.]+ (Ki|Mi|Gi)?B/s +100% +ETA' "$T/lines"
+	local rate='\([0-9.]+ (Ki|Mi|Gi)?B/s\)'
+	grep -qE "^tlspipe: sent [0-9.]+ (Ki|Mi|Gi)?B $rate, received 0 B $rate +[0-9]+% +ETA [0-9]+:[0-9]{2}" "$T/lines"
+	grep -qE "^tlspipe: sent 8\.0 MiB $rate, received 0 B $rate +100% +ETA" "$T/lines"
 	# at least one draw before the end
 	grep -qE '^tlspipe: .* ([0-9]|[1-9][0-9])% +ETA' "$T/lines"
 }
@@ -423,9 +424,21 @@ under_pty() {
 	wait_server
 	assert_equal "$(sink_sha)" "$(sha "$T/in")"
 	tr '\r' '\n' <"$T/pty" >"$T/lines"
-	grep -qE '^tlspipe: 1\.0 MiB +[0-9.]+ (Ki|Mi|Gi)?B/s' "$T/lines"
+	grep -qE '^tlspipe: sent 1\.0 MiB \([0-9.]+ (Ki|Mi|Gi)?B/s\), received 0 B' "$T/lines"
 	refute grep -q 'ETA' "$T/lines"
 	refute grep -q '%' "$T/lines"
+}
+
+@test "--progress through an echo shows what was sent and received apart, and 100% of stdin, not twice it" {
+	random_file "$T/in" 2097152
+	peer --mode echo
+	run under_pty "$(printf '%q ' "$TP" --cafile "$CA" --progress localhost "$PORT") <$(printf %q "$T/in") >$(printf %q "$T/out")"
+	assert_success
+	wait_server
+	assert_equal "$(sha "$T/out")" "$(sha "$T/in")"
+	tr '\r' '\n' <"$T/pty" >"$T/lines"
+	grep -qE '^tlspipe: sent 2\.0 MiB \([^)]*\), received 2\.0 MiB \([^)]*\) +100% +ETA' "$T/lines"
+	refute grep -qE '4\.0 MiB|[2-9][0-9][0-9]%' "$T/lines"
 }
 
 @test "--progress is silent when stderr is a pipe or a file" {
