@@ -89,13 +89,13 @@ note_pinned(struct tp_run *run, int depth, X509 *c, const char *pin)
 	run->note.pinned = true;
 	run->note.pin_depth = depth;
 	run->note.verify_err = X509_V_OK;	/* a failed try at another pinned certificate */
-	if (depth > 0)
+	if (depth > 0) {
 		X509_NAME_oneline(X509_get_subject_name(c), run->note.pin_anchor, sizeof(run->note.pin_anchor));
-	if (depth > 0)
 		tp_trace(run, "pin matched: %s (chain certificate %d, %s; the chain up to it verified)", pin,
 		    depth, run->note.pin_anchor);
-	else
+	} else {
 		tp_trace(run, "pin matched: %s", pin);
+	}
 }
 
 /* --pin, inside the handshake. A leaf key that matches replaces the chain
@@ -125,9 +125,11 @@ pin_verify(X509_STORE_CTX *xs, void *arg)
 
 		if (X509_cmp(c, leaf) == 0 || !tp_cert_pinned(c, cfg, pin, sizeof(pin)))
 			continue;
-		X509_NAME_oneline(X509_get_subject_name(c), run->note.pin_anchor, sizeof(run->note.pin_anchor));
-		tp_trace(run, "pin matched chain certificate %d, %s: verifying the chain up to it", i,
-		    run->note.pin_anchor);
+		/* the message names the first pinned CA tried, as the note keeps its error */
+		if (!tried)
+			X509_NAME_oneline(X509_get_subject_name(c), run->note.pin_anchor,
+			    sizeof(run->note.pin_anchor));
+		tp_trace(run, "pin matched chain certificate %d: verifying the chain up to it", i);
 		tried = true;
 		if (verify_to_anchor(xs, c)) {
 			note_pinned(run, i, c, pin);
