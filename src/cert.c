@@ -121,6 +121,19 @@ tp_cert_pin_check(const char *pin)
 	return EVP_DecodeBlock(md, (const unsigned char *)b, 44) == 33 ? 0 : -1;
 }
 
+/* Whether x's key is one of the --pin keys; its pin goes to `pin` either way. */
+bool
+tp_cert_pinned(X509 *x, const struct tp_config *cfg, char *pin, size_t pinlen)
+{
+	pin[0] = '\0';
+	if (x == NULL || tp_cert_pin(X509_get0_pubkey(x), pin, pinlen) != 0)
+		return false;
+	for (int i = 0; i < cfg->npins; i++)
+		if (strcmp(pin, cfg->pins[i]) == 0)
+			return true;
+	return false;
+}
+
 /* -l without --cert: a fresh P-256 key and a self-signed certificate, made in
  * memory; clients check it by the pin (written to `pin`) that -l prints. */
 int
@@ -203,6 +216,85 @@ asn1_date(const ASN1_TIME *t, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
+/* "9 days left"; past its end "expired 668 days ago", never a negative count */
+static void
+days_left(const X509 *x, char *buf, size_t len)
+{
+	int days = 0, secs = 0;
+
+	if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)) != 1)
+		snprintf(buf, len, "days left unknown");
+	else if (days > 0 || (days == 0 && secs >= 0))
+		snprintf(buf, len, "%d days left", days);
+	else if (days == 0)
+		snprintf(buf, len, "expired less than a day ago");
+	else
+		snprintf(buf, len, "expired %d days ago", -days);
+}
+
+/* The peer's certificate: who it is for, who signed it, until when, its pin */
+static void
+leaf_lines(X509 *x, const char *who)
+{
+	char subj[256], iss[256], nb[40], na[40], left[48], pin[96] = "";
+
+	X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof(subj));
+	X509_NAME_oneline(X509_get_issuer_name(x), iss, sizeof(iss));
+	asn1_date(X509_get0_notBefore(x), nb, sizeof(nb));
+	asn1_date(X509_get0_notAfter(x), na, sizeof(na));
+	days_left(x, left, sizeof(left));
+	tp_cert_pin(X509_get0_pubkey(x), pin, sizeof(pin));
+	tp_warn("%s certificate: subject %s", who, subj);
+	tp_warn("issuer %s", iss);
+	tp_warn("valid from %s until %s (%s)", nb, na, left);
+	tp_warn("pin %s", pin);
+}
+
+/* The pin of every other certificate the peer sent, with its subject, so
+ * any of them can be picked for --pin. A client's list starts with the
+ * server's leaf; a server's list of the client's does not hold the leaf. */
+static void
+chain_lines(SSL *ssl)
+{
+	STACK_OF(X509) *sent = SSL_get_peer_cert_chain(ssl);
+	int first = SSL_is_server(ssl) ? 0 : 1;
+
+	for (int i = first; i < sk_X509_num(sent); i++) {
+		X509 *c = sk_X509_value(sent, i);
+		char subj[256], pin[96] = "";
+
+		X509_NAME_oneline(X509_get_subject_name(c), subj, sizeof(subj));
+		tp_cert_pin(X509_get0_pubkey(c), pin, sizeof(pin));
+		tp_warn("chain certificate %d: pin %s, subject %s", i + 1 - first, pin, subj);
+	}
+}
+
+/* How the peer was checked; with -k, what checking it would have found
+ * (the handshake ran the chain and name checks, and ignored them). */
+static void
+verification_line(SSL *ssl, const struct tp_run *run)
+{
+	const struct tp_config *cfg = run->cfg;
+	const struct tp_tls_note *n = &run->note;
+	char words[512];
+
+	if (cfg->insecure && SSL_session_reused(ssl)) {
+		tp_warn("verification: skipped (--insecure)");
+	} else if (cfg->insecure && n->verify_err == X509_V_OK) {
+		tp_warn("verification: skipped (--insecure); it would have passed");
+	} else if (cfg->insecure) {
+		tp_tls_verify_words(run, words, sizeof(words));
+		tp_warn("verification: skipped (--insecure); it would have failed: %s", words);
+	} else if (n->pinned && n->pin_depth == 0) {
+		tp_warn("verification: ok (pinned public key)");
+	} else if (n->pinned) {
+		tp_warn("verification: ok (pinned public key of chain certificate %d, %s; the chain to it "
+		    "and the name verified)", n->pin_depth, n->pin_anchor);
+	} else if (!cfg->listen || cfg->verify_client) {
+		tp_warn("verification: %s", X509_verify_cert_error_string(SSL_get_verify_result(ssl)));
+	}
+}
+
 /* -v: what a person checks first when a TLS server misbehaves */
 void
 tp_cert_summary(SSL *ssl, const struct tp_run *run)
@@ -211,7 +303,6 @@ tp_cert_summary(SSL *ssl, const struct tp_run *run)
 	X509 *x = SSL_get1_peer_certificate(ssl);
 	const unsigned char *alpn = NULL;
 	unsigned int alpnlen = 0;
-	long vr = SSL_get_verify_result(ssl);
 	const char *who = cfg->listen ? "client" : "server";
 
 	SSL_get0_alpn_selected(ssl, &alpn, &alpnlen);
@@ -222,28 +313,12 @@ tp_cert_summary(SSL *ssl, const struct tp_run *run)
 	else if (cfg->alpn)
 		tp_warn("ALPN: none agreed");
 	if (x) {
-		char subj[256], iss[256], nb[40], na[40], pin[96] = "";
-		int days = 0, secs = 0;
-
-		X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof(subj));
-		X509_NAME_oneline(X509_get_issuer_name(x), iss, sizeof(iss));
-		asn1_date(X509_get0_notBefore(x), nb, sizeof(nb));
-		asn1_date(X509_get0_notAfter(x), na, sizeof(na));
-		ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x));
-		tp_cert_pin(X509_get0_pubkey(x), pin, sizeof(pin));
-		tp_warn("%s certificate: subject %s", who, subj);
-		tp_warn("issuer %s", iss);
-		tp_warn("valid from %s until %s (%d days left)", nb, na, days);
-		tp_warn("pin %s", pin);
+		leaf_lines(x, who);
+		chain_lines(ssl);
 		X509_free(x);
 	} else {
 		tp_warn("no %s certificate", who);
 	}
-	if (cfg->insecure)
-		tp_warn("verification: skipped (--insecure)");
-	else if (run->note.pinned)
-		tp_warn("verification: ok (pinned public key)");
-	else if (!cfg->listen || cfg->verify_client)
-		tp_warn("verification: %s", X509_verify_cert_error_string(vr));
+	verification_line(ssl, run);
 	tp_warn("session %s", SSL_session_reused(ssl) ? "resumed" : "new (not resumed)");
 }

@@ -28,6 +28,10 @@ run_of_store(X509_STORE_CTX *xs)
 
 /* ---- callbacks: what the handshake saw, for the note and --trace ---- */
 
+/* The first chain or name error, with the names of the certificate it is
+ * about. A client with -k runs the same checks (SSL_VERIFY_NONE verifies
+ * and goes on regardless), so -v can say what a verifying run would have
+ * failed on. */
 static int
 verify_cb(int ok, X509_STORE_CTX *xs)
 {
@@ -35,36 +39,107 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 
 	if (!ok && run && run->note.verify_err == X509_V_OK) {
 		X509 *cur = X509_STORE_CTX_get_current_cert(xs);
+		int secs = 0;
 
 		run->note.verify_err = X509_STORE_CTX_get_error(xs);
 		run->note.verify_depth = X509_STORE_CTX_get_error_depth(xs);
 		if (cur)
 			tp_cert_names(cur, run->note.presented, sizeof(run->note.presented));
+		if (cur && run->note.verify_err == X509_V_ERR_CERT_HAS_EXPIRED)
+			ASN1_TIME_diff(&run->note.expired_days, &secs, X509_get0_notAfter(cur), NULL);
 	}
 	return ok;
 }
 
-/* --pin replaces the chain and name checks, inside the handshake */
+/* The chain from the leaf up to `anchor`, a pinned certificate the peer
+ * sent, with it as the only trust anchor and the handshake's own parameters
+ * (purpose, host name or address): signatures, validity and the name are
+ * checked as in any verification, and errors reach the note through
+ * verify_cb. On success the handshake keeps the chain. */
+static int
+verify_to_anchor(X509_STORE_CTX *xs, X509 *anchor)
+{
+	int idx = SSL_get_ex_data_X509_STORE_CTX_idx();
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *vx = X509_STORE_CTX_new();
+	int ok = 0;
+
+	if (store && vx && X509_STORE_add_cert(store, anchor) == 1 &&
+	    X509_STORE_CTX_init(vx, store, X509_STORE_CTX_get0_cert(xs), X509_STORE_CTX_get0_untrusted(xs)) == 1 &&
+	    X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(vx), X509_STORE_CTX_get0_param(xs)) == 1 &&
+	    X509_STORE_CTX_set_ex_data(vx, idx, X509_STORE_CTX_get_ex_data(xs, idx)) == 1) {
+		/* the anchor need not be a root: it is trusted because it is pinned */
+		X509_STORE_CTX_set_flags(vx, X509_V_FLAG_PARTIAL_CHAIN);
+		X509_STORE_CTX_set_verify_cb(vx, verify_cb);
+		ok = X509_verify_cert(vx) == 1;
+		X509_STORE_CTX_set_error(xs, X509_STORE_CTX_get_error(vx));
+		if (ok)
+			X509_STORE_CTX_set0_verified_chain(xs, X509_STORE_CTX_get1_chain(vx));
+	} else {
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_OUT_OF_MEM);
+	}
+	X509_STORE_CTX_free(vx);
+	X509_STORE_free(store);
+	return ok;
+}
+
+static void
+note_pinned(struct tp_run *run, int depth, X509 *c, const char *pin)
+{
+	run->note.pinned = true;
+	run->note.pin_depth = depth;
+	run->note.verify_err = X509_V_OK;	/* a failed try at another pinned certificate */
+	if (depth > 0) {
+		X509_NAME_oneline(X509_get_subject_name(c), run->note.pin_anchor, sizeof(run->note.pin_anchor));
+		tp_trace(run, "pin matched: %s (chain certificate %d, %s; the chain up to it verified)", pin,
+		    depth, run->note.pin_anchor);
+	} else {
+		tp_trace(run, "pin matched: %s", pin);
+	}
+}
+
+/* --pin, inside the handshake. A leaf key that matches replaces the chain
+ * and name checks. A match higher up the chain the peer sent replaces only
+ * the trust anchor: a certificate merely present proves nothing (anyone can
+ * send a public CA's), so the leaf must chain up to it by signature and
+ * validity, and the name is still checked. */
 static int
 pin_verify(X509_STORE_CTX *xs, void *arg)
 {
 	const struct tp_config *cfg = arg;
 	struct tp_run *run = run_of_store(xs);
 	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
-	char seen[96] = "";
+	STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(xs);
+	char seen[96] = "", pin[96];
+	bool tried = false;
 
-	if (leaf && tp_cert_pin(X509_get0_pubkey(leaf), seen, sizeof(seen)) == 0)
-		for (int i = 0; i < cfg->npins; i++)
-			if (strcmp(seen, cfg->pins[i]) == 0) {
-				if (run) {
-					run->note.pinned = true;
-					tp_trace(run, "pin matched: %s", seen);
-				}
-				return 1;
-			}
-	if (run)
+	if (run == NULL)
+		return 0;
+	if (tp_cert_pinned(leaf, cfg, seen, sizeof(seen))) {
+		note_pinned(run, 0, leaf, seen);
+		return 1;
+	}
+	/* a client's chain starts with the leaf: the others keep their places */
+	for (int i = 0; i < sk_X509_num(sent); i++) {
+		X509 *c = sk_X509_value(sent, i);
+
+		if (X509_cmp(c, leaf) == 0 || !tp_cert_pinned(c, cfg, pin, sizeof(pin)))
+			continue;
+		/* the message names the first pinned CA tried, as the note keeps its error */
+		if (!tried)
+			X509_NAME_oneline(X509_get_subject_name(c), run->note.pin_anchor,
+			    sizeof(run->note.pin_anchor));
+		tp_trace(run, "pin matched chain certificate %d: verifying the chain up to it", i);
+		tried = true;
+		if (verify_to_anchor(xs, c)) {
+			note_pinned(run, i, c, pin);
+			return 1;
+		}
+	}
+	if (!tried) {
 		snprintf(run->note.pin_seen, sizeof(run->note.pin_seen), "%s", seen[0] ? seen : "(no key)");
-	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+	}
 	return 0;
 }
 
@@ -378,6 +453,15 @@ is_ip(const char *s)
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
+/* the host name or IP address the certificate must be for */
+static int
+check_name(SSL *ssl, const char *name)
+{
+	if (is_ip(name))
+		return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name);
+	return SSL_set1_host(ssl, name);
+}
+
 /* The SSL object, with the run as its app data (the callbacks' way back to
  * the note); a client sends SNI for a name and checks the name or address. */
 SSL *
@@ -399,14 +483,11 @@ tp_tls_session(SSL_CTX *ctx, struct tp_run *run)
 	}
 	if (!is_ip(name) && SSL_set_tlsext_host_name(ssl, name) != 1)
 		goto bad;
-	if (!cfg->insecure) {
-		if (is_ip(name)) {
-			if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) != 1)
-				goto bad;
-		} else if (SSL_set1_host(ssl, name) != 1) {
-			goto bad;
-		}
-	}
+	/* with -k the name is checked too, for -v only: a name OpenSSL cannot
+	 * check is no error then, as it was never needed */
+	if (check_name(ssl, name) != 1 && !cfg->insecure)
+		goto bad;
+	ERR_clear_error();
 	SSL_set_connect_state(ssl);
 	return ssl;
 bad:

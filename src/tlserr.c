@@ -102,28 +102,48 @@ tp_tls_alert_name(int desc)
 	}
 }
 
+/* The chain or name error on the note, in words: the exit-4 message says
+ * them after "certificate verify failed: ", and -k -v after "it would have
+ * failed: ". */
+void
+tp_tls_verify_words(const struct tp_run *run, char *buf, size_t len)
+{
+	const struct tp_config *cfg = run->cfg;
+	const struct tp_tls_note *n = &run->note;
+	const char *what = X509_verify_cert_error_string(n->verify_err);
+
+	if (n->verify_err == X509_V_ERR_HOSTNAME_MISMATCH || n->verify_err == X509_V_ERR_IP_ADDRESS_MISMATCH)
+		snprintf(buf, len, "%s: expected %s, the certificate is for %s", what,
+		    cfg->servername ? cfg->servername : cfg->host, n->presented);
+	else if (n->verify_err == X509_V_ERR_CERT_HAS_EXPIRED && n->expired_days > 0)
+		snprintf(buf, len, "%s (depth %d): expired %d days ago", what, n->verify_depth, n->expired_days);
+	else if (n->verify_err == X509_V_ERR_CERT_HAS_EXPIRED)
+		snprintf(buf, len, "%s (depth %d): expired less than a day ago", what, n->verify_depth);
+	else
+		snprintf(buf, len, "%s (depth %d)", what, n->verify_depth);
+}
+
 /* Why the handshake failed, in words a person can act on: the most
- * specific fact wins (the pin, the chain, the peer's alert, the code). */
+ * specific fact wins (the pin, the chain, the peer's alert, the code). With
+ * -k a chain error was only noted (for -v), and did not fail anything. */
 static void
 handshake_words(const struct tp_run *run, char *buf, size_t len)
 {
 	const struct tp_config *cfg = run->cfg;
 	const struct tp_tls_note *n = &run->note;
-	char base[256];
+	char base[256], chain[384];
 
 	call_words(n, base, sizeof(base));
 	if (n->pin_seen[0]) {
 		snprintf(buf, len, "pin mismatch: expected %s%s, the server presented %s", cfg->pins[0],
 		    cfg->npins > 1 ? " (or another --pin)" : "", n->pin_seen);
-	} else if (n->verify_err != X509_V_OK) {
-		const char *name = cfg->servername ? cfg->servername : cfg->host;
-
-		if (n->verify_err == X509_V_ERR_HOSTNAME_MISMATCH || n->verify_err == X509_V_ERR_IP_ADDRESS_MISMATCH)
-			snprintf(buf, len, "certificate verify failed: %s: expected %s, the certificate is for %s",
-			    X509_verify_cert_error_string(n->verify_err), name, n->presented);
+	} else if (n->verify_err != X509_V_OK && !cfg->insecure) {
+		tp_tls_verify_words(run, chain, sizeof(chain));
+		if (n->pin_anchor[0])
+			snprintf(buf, len, "certificate verify failed in the chain to the pinned %s: %s",
+			    n->pin_anchor, chain);
 		else
-			snprintf(buf, len, "certificate verify failed: %s (depth %d)",
-			    X509_verify_cert_error_string(n->verify_err), n->verify_depth);
+			snprintf(buf, len, "certificate verify failed: %s", chain);
 	} else if (n->alpn_refused[0]) {
 		snprintf(buf, len, "no ALPN protocol in common: the client offered %s; --alpn accepts %s",
 		    n->alpn_refused, cfg->alpn);
@@ -167,7 +187,7 @@ cert_alert(int desc)
 int
 tp_tls_verdict(const struct tp_run *run, enum tp_outcome o, const struct tp_phase *ph, char *msg, size_t len)
 {
-	char words[512];
+	char words[768];
 
 	if (o == TP_TRUNCATED) {
 		if (!ph->handshaken) {

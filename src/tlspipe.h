@@ -86,12 +86,17 @@ struct tp_tls_note {
 	int ssl_error;		/* SSL_get_error of the last failed call */
 	unsigned long code;	/* its first queued error: ERR_GET_LIB, ERR_GET_REASON */
 	int sys_errno;		/* errno, for SSL_ERROR_SYSCALL */
-	int verify_err, verify_depth;	/* the first chain error, X509_V_OK if none */
+	int verify_err, verify_depth;	/* the first chain error, X509_V_OK if none; with -k
+					 * the one a verifying run would have failed on */
+	int expired_days;	/* for an expired certificate: the days since its end */
 	char presented[256];	/* the names in that certificate, for a name mismatch */
 	int alert_recv, alert_sent;	/* the last alert each way (description), -1 none */
 	char alpn_refused[256];	/* server: what the client offered when --alpn had none of it */
-	bool pinned;		/* the leaf matched a --pin */
-	char pin_seen[96];	/* the leaf's pin when none matched */
+	bool pinned;		/* a --pin matched, and what it stands for verified */
+	int pin_depth;		/* the pinned certificate's place in the chain sent (0: the leaf) */
+	char pin_anchor[256];	/* the subject of a pinned certificate above the leaf:
+				 * the chain up to it was checked, and the name */
+	char pin_seen[96];	/* the leaf's pin when no sent certificate matched */
 };
 
 /* One run: the config, what it counted, and how it ended. */
@@ -166,6 +171,7 @@ void tp_progress(struct tp_run *, bool final);
 enum tp_outcome tp_tls_outcome(SSL *, int ret);
 int tp_tls_verdict(const struct tp_run *, enum tp_outcome, const struct tp_phase *, char *msg, size_t len);
 void tp_tls_setup_error(char *err, size_t errlen, const char *what);
+void tp_tls_verify_words(const struct tp_run *, char *buf, size_t len);
 const char *tp_tls_alert_name(int desc);
 
 /* cert.c: certificates, keys and pins */
@@ -174,6 +180,7 @@ int tp_cert_load_identity(SSL_CTX *, const struct tp_config *, char *err, size_t
 int tp_cert_ephemeral(SSL_CTX *, char *pin, size_t pinlen, char *err, size_t errlen);
 int tp_cert_pin(EVP_PKEY *, char *out, size_t outlen);
 int tp_cert_pin_check(const char *pin);
+bool tp_cert_pinned(X509 *, const struct tp_config *, char *pin, size_t pinlen);
 void tp_cert_names(X509 *, char *buf, size_t len);
 void tp_cert_summary(SSL *, const struct tp_run *);
 

@@ -129,6 +129,8 @@ s_server() {
 	run --separate-stderr tp localhost "$PORT" <<<"secret payload"
 	assert_equal "$status" 4
 	stderr_has "expired"
+	# mkcerts' expired.pem ended on 2020-02-01
+	grep -qE 'certificate has expired \(depth 0\): expired [0-9]{4,} days ago' <<<"$stderr"
 	wait_server
 	sink_got_nothing
 }
@@ -151,6 +153,91 @@ s_server() {
 	stderr_has "insecure"
 	wait_server
 	grep -q 'bytes=8 close_notify=1' "$T/srv.out"
+}
+
+@test "-k names no certificate failure when the handshake fails for another reason" {
+	# TLS 1.2: the server's refusal of a missing client certificate comes
+	# inside the handshake, after -k has seen (and ignored) the untrusted chain
+	peer_as selfsigned --mode sink --tls 1.2 --verify-client --ca "$CA"
+	run --separate-stderr tp_bare -k localhost "$PORT" <<<"payload"
+	assert_equal "$status" 4
+	stderr_has "alert"
+	refute grep -qi "certificate verify failed" <<<"$stderr"
+	wait_server
+	sink_got_nothing
+}
+
+# ---- --pin above the leaf ----
+
+# peer_chain LEAF CERT...: a sink sending $CERTS/LEAF.pem, then the named certificates
+peer_chain() {
+	local c
+	: >"$T/sent.pem"
+	for c in "$@"; do
+		cat "$CERTS/$c.pem" >>"$T/sent.pem"
+	done
+	start_server timeout 30 "$PEER" --cert "$T/sent.pem" --key "$CERTS/$1.key" --mode sink
+}
+
+@test "--pin on the intermediate accepts a server that sends its leaf and that intermediate" {
+	random_file "$T/in" 100000
+	peer_chain inter-server intermediate
+	run --separate-stderr tp_bare --pin "$(pin_of "$CERTS/intermediate.pem")" -v localhost "$PORT" <"$T/in"
+	assert_equal "$status" 0
+	stderr_has "verification: ok (pinned public key of chain certificate 1"
+	wait_server
+	assert_equal "$(sink_sha)" "$(sha "$T/in")"
+}
+
+@test "--pin on the root accepts a server that sends leaf, intermediate and root" {
+	random_file "$T/in" 100000
+	peer_chain inter-server intermediate ca
+	run tp_bare --pin "$(pin_of "$CA")" localhost "$PORT" <"$T/in"
+	assert_success
+	wait_server
+	assert_equal "$(sink_sha)" "$(sha "$T/in")"
+}
+
+@test "--pin on the intermediate refuses a forged leaf sent with the real intermediate (exit 4, the signature)" {
+	# forged.pem names the intermediate as issuer, by name and key id; another key signed it
+	peer_chain forged intermediate
+	run --separate-stderr tp_bare --pin "$(pin_of "$CERTS/intermediate.pem")" localhost "$PORT" <<<"secret payload"
+	assert_equal "$status" 4
+	assert_equal "$output" ""
+	stderr_has "certificate verify failed in the chain to the pinned /CN=tlspipe test intermediate CA"
+	stderr_has "certificate signature failure (depth 0)"
+	wait_server
+	sink_got_nothing
+}
+
+@test "--pin on the intermediate still checks the name: another name is exit 4, naming both" {
+	peer_chain inter-server intermediate
+	run --separate-stderr tp_bare --pin "$(pin_of "$CERTS/intermediate.pem")" --servername wrong.example \
+		localhost "$PORT" <<<"secret payload"
+	assert_equal "$status" 4
+	stderr_has "hostname mismatch: expected wrong.example, the certificate is for localhost"
+	wait_server
+	sink_got_nothing
+}
+
+@test "--pin on a CA certificate the server merely includes proves nothing: exit 4" {
+	# anyone can send a public CA's certificate; the leaf must chain up to it
+	peer_chain selfsigned ca
+	run --separate-stderr tp_bare --pin "$(pin_of "$CA")" localhost "$PORT" <<<"secret payload"
+	assert_equal "$status" 4
+	stderr_has "certificate verify failed in the chain to the pinned /CN=tlspipe test CA"
+	wait_server
+	sink_got_nothing
+}
+
+@test "--pin on the intermediate, when the server sends only its leaf, is a pin mismatch naming the leaf's pin" {
+	peer_chain inter-server
+	run --separate-stderr tp_bare --pin "$(pin_of "$CERTS/intermediate.pem")" localhost "$PORT" <<<"secret payload"
+	assert_equal "$status" 4
+	stderr_has "pin mismatch"
+	stderr_has "$(pin_of "$CERTS/inter-server.pem")"
+	wait_server
+	sink_got_nothing
 }
 
 @test "a client certificate from the trusted CA is accepted by a server that requires one" {

@@ -385,6 +385,97 @@ failed_stats() {
 	grep -qiE 'verif[a-z]*:? ok' <<<"$stderr"
 }
 
+@test "-v prints the pin and subject of every certificate the server sent, each accepted by --pin" {
+	cat "$CERTS/inter-server.pem" "$CERTS/intermediate.pem" "$CA" >"$T/sent.pem"
+	start_server timeout 30 "$PEER" --cert "$T/sent.pem" --key "$CERTS/inter-server.key" --mode echo
+	run --separate-stderr tpq -v localhost "$PORT" <<<"hello"
+	assert_success
+	echo "$stderr" >"$T/err"
+	grep -qxF "tlspipe: pin $(pin_of "$CERTS/inter-server.pem")" "$T/err"
+	grep -qxF "tlspipe: chain certificate 1: pin $(pin_of "$CERTS/intermediate.pem"), subject /CN=tlspipe test intermediate CA" "$T/err"
+	grep -qxF "tlspipe: chain certificate 2: pin $(pin_of "$CA"), subject /CN=tlspipe test CA" "$T/err"
+	assert_equal "$(grep -c 'chain certificate' "$T/err")" 2
+	wait_server
+	# a pin -v printed for a certificate above the leaf is one --pin takes
+	start_server timeout 30 "$PEER" --cert "$T/sent.pem" --key "$CERTS/inter-server.key" --mode echo
+	run --separate-stderr timeout 20 "$TP" -v --pin "$(sed -n 's/^tlspipe: chain certificate 1: pin \([^,]*\),.*/\1/p' "$T/err")" \
+		localhost "$PORT" <<<"again"
+	assert_success
+	assert_output "again"
+	stderr_has "verification: ok (pinned public key of chain certificate 1, /CN=tlspipe test intermediate CA; the chain to it and the name verified)"
+}
+
+@test "-v on a server lists the chain the client sent, without repeating the client's leaf" {
+	cat "$CERTS/inter-client.pem" "$CERTS/intermediate.pem" >"$T/client.pem"
+	start_server timeout 30 "$TP" -l -v --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
+		--verify-client --cafile "$CA" 127.0.0.1 0
+	run tpq --cert "$T/client.pem" --key "$CERTS/inter-client.key" localhost "$PORT" <<<"hello"
+	assert_success
+	wait_server
+	assert_equal "$SRV_RC" 0
+	grep -qxF "tlspipe: client certificate: subject /CN=tlspipe-test-inter-client" "$T/srv.err"
+	grep -qxF "tlspipe: pin $(pin_of "$CERTS/inter-client.pem")" "$T/srv.err"
+	grep -qxF "tlspipe: chain certificate 1: pin $(pin_of "$CERTS/intermediate.pem"), subject /CN=tlspipe test intermediate CA" "$T/srv.err"
+	assert_equal "$(grep -c 'chain certificate' "$T/srv.err")" 1
+	grep -qxF "tlspipe: verification: ok" "$T/srv.err"
+}
+
+# ---- -v with -k: what verification would have found ----
+
+# peer_as NAME: an echo peer presenting $CERTS/NAME.pem
+peer_as() {
+	start_server timeout 30 "$PEER" --cert "$CERTS/$1.pem" --key "$CERTS/$1.key" --mode echo
+}
+
+@test "-k -v on an expired certificate: expired N days ago, never negative days left, and exit 0" {
+	# mkcerts' expired.pem ended on 2020-02-01
+	local days
+	days=$((($(date +%s) - $(date -d '2020-02-01 00:00:00Z' +%s)) / 86400))
+	peer_as expired
+	run --separate-stderr tpq -k -v localhost "$PORT" <<<"hello"
+	assert_success
+	assert_output "hello"
+	echo "$stderr" >"$T/err"
+	grep -qE "^tlspipe: valid from 2020-01-01 00:00:00 UTC until 2020-02-01 00:00:00 UTC \(expired ($days|$((days + 1))) days ago\)$" "$T/err"
+	refute grep -q 'days left' "$T/err"
+	grep -qE "^tlspipe: verification: skipped \(--insecure\); it would have failed: certificate has expired \(depth 0\): expired ($days|$((days + 1))) days ago$" "$T/err"
+}
+
+@test "-k -v says what a verifying run would have failed on, in the words of its exit-4 message" {
+	local name words
+	for name in expired wrongname selfsigned; do
+		peer_as "$name"
+		run --separate-stderr tpq localhost "$PORT" <<<"hello"
+		assert_equal "$status" 4
+		wait_server
+		words=$(sed -n 's/.*failed: certificate verify failed: //p' <<<"$stderr")
+		assert [ -n "$words" ]
+		peer_as "$name"
+		run --separate-stderr tpq -k -v localhost "$PORT" <<<"hello"
+		assert_success
+		assert_output "hello"
+		wait_server
+		grep -qxF "tlspipe: verification: skipped (--insecure); it would have failed: $words" <<<"$stderr" ||
+			{ echo "$name: -k -v lacks \"$words\":"; echo "$stderr"; return 1; }
+	done
+}
+
+@test "-k -v on a server that would pass verification says so" {
+	peer_as server
+	run --separate-stderr tpq -k -v 127.0.0.1 "$PORT" <<<"hello"
+	assert_success
+	assert_output "hello"
+	stderr_has "verification: skipped (--insecure); it would have passed"
+}
+
+@test "-k -v names the expected and the presented names of a certificate for another host" {
+	peer_as wrongname
+	run --separate-stderr tpq -k -v localhost "$PORT" <<<"hello"
+	assert_success
+	assert_output "hello"
+	stderr_has "verification: skipped (--insecure); it would have failed: hostname mismatch: expected localhost, the certificate is for wrong.example"
+}
+
 # ---- --progress ----
 
 # under_pty CMD: run the shell command CMD with a pseudo-terminal as its

@@ -76,6 +76,12 @@ sha() {
 	sha256sum "$1" | cut -d' ' -f1
 }
 
+# pin_of CERT.pem: its --pin, as curl computes one (sha256 of the SubjectPublicKeyInfo)
+pin_of() {
+	echo "sha256//$(openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform der |
+		openssl dgst -sha256 -binary | base64)"
+}
+
 random_file() {	# random_file PATH BYTES
 	head -c "$2" /dev/urandom >"$1"
 }

@@ -10,9 +10,17 @@
 #   other-ca.pem/.key      a second, unrelated CA
 #   client-other.pem/.key  client cert from the other CA
 #   enc.key                server.key as PKCS#8, AES-256, passphrase "sekrit"
+#   intermediate.pem/.key  intermediate CA from the CA
+#   inter-server.pem/.key  leaf from the intermediate, the names of server.pem (no chain in
+#                          the file: a test appends intermediate.pem to serve leaf + intermediate)
+#   inter-client.pem/.key  client cert from the intermediate, CN=tlspipe-test-inter-client
+#   forged.pem/.key        a forgery of inter-server.pem: its issuer name and key id are the
+#                          intermediate's, but another key signed it
 #
-# Idempotent: once DIR/.complete exists the script does nothing. Concurrent runs
-# on the same DIR are serialised with flock. Quiet unless something fails.
+# Idempotent: once DIR/.complete holds this script's hash the script does
+# nothing; a changed script makes the set again, so new files appear in a
+# DIR kept from an older one. Concurrent runs on the same DIR are serialised
+# with flock. Quiet unless something fails.
 set -eu
 
 if [ $# -ne 1 ]; then
@@ -21,12 +29,14 @@ if [ $# -ne 1 ]; then
 fi
 dir=$1
 mkdir -p "$dir"
-[ -f "$dir/ca.pem" ] && [ -f "$dir/.complete" ] && exit 0
+stamp=$(sha256sum "$0" | cut -d' ' -f1)
+made() { [ -f "$dir/ca.pem" ] && [ "$(cat "$dir/.complete" 2>/dev/null)" = "$stamp" ]; }
+made && exit 0
 
 # Serialise parallel test jobs; a second job waits, then sees .complete.
 exec 9>"$dir/.lock"
 flock 9
-[ -f "$dir/ca.pem" ] && [ -f "$dir/.complete" ] && exit 0
+made && exit 0
 
 # Work in a scratch dir and move the results in at the end, so DIR never
 # holds a half-made set (e.g. a server.pem from one CA next to another ca.pem).
@@ -70,6 +80,12 @@ basicConstraints       = critical, CA:FALSE
 keyUsage               = critical, digitalSignature
 extendedKeyUsage       = serverAuth
 subjectAltName         = DNS:wrong.example
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+
+[ inter_ext ]
+basicConstraints       = critical, CA:TRUE, pathlen:0
+keyUsage               = critical, keyCertSign, cRLSign
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
 
@@ -137,6 +153,30 @@ leaf wrongname wrong.example wrongname_ext 10
 leaf client tlspipe-test-client client_ext 10
 leaf client-other tlspipe-test-client client_ext 10 other-ca
 
+# An intermediate CA (a CA signed by the CA) and leaves under it.
+key intermediate
+run openssl req -config "$cnf" -new -key "$work/intermediate.key" -subj "/CN=tlspipe test intermediate CA" \
+    -CA "$work/ca.pem" -CAkey "$work/ca.key" -days 3650 -sha256 -extensions inter_ext -out "$work/intermediate.pem"
+leaf inter-server localhost server_ext 10 intermediate
+leaf inter-client tlspipe-test-inter-client client_ext 10 intermediate
+
+# The forgery: a CA of the forger's own that copies the intermediate's name
+# and subject key id, so the leaf it signs names the intermediate as issuer
+# in every field; only the signature gives it away.
+skid=$(openssl x509 -in "$work/intermediate.pem" -noout -ext subjectKeyIdentifier | sed -n 's/^ *\([0-9A-F:]*\)$/\1/p')
+[ -n "$skid" ] || { echo "mkcerts.sh: no subject key id in intermediate.pem" >&2; exit 1; }
+cat >>"$cnf" <<EOF
+
+[ forger_ext ]
+basicConstraints       = critical, CA:TRUE
+keyUsage               = critical, keyCertSign, cRLSign
+subjectKeyIdentifier   = $skid
+EOF
+key forger
+run openssl req -config "$cnf" -new -x509 -key "$work/forger.key" -subj "/CN=tlspipe test intermediate CA" \
+    -days 3650 -sha256 -extensions forger_ext -out "$work/forger.pem"
+leaf forged localhost server_ext 10 forger
+
 key selfsigned
 run openssl req -config "$cnf" -new -x509 -key "$work/selfsigned.key" -subj /CN=localhost \
     -days 10 -sha256 -extensions selfsigned_ext -out "$work/selfsigned.pem"
@@ -148,8 +188,9 @@ run openssl ca -config "$cnf" -batch -notext -startdate 20200101000000Z -enddate
 
 run openssl pkcs8 -topk8 -v2 aes-256-cbc -in "$work/server.key" -passout pass:sekrit -out "$work/enc.key"
 
-for f in ca other-ca server wrongname expired selfsigned client client-other; do
+for f in ca other-ca server wrongname expired selfsigned client client-other \
+    intermediate inter-server inter-client forged; do
     mv -f "$work/$f.pem" "$work/$f.key" "$dir/"
 done
 mv -f "$work/enc.key" "$dir/"
-touch "$dir/.complete"
+echo "$stamp" >"$dir/.complete"
