@@ -66,7 +66,7 @@ struct tp_config {
 	/* what the run says about itself */
 	bool verbose, trace, progress;
 	const char *stats;	/* --stats FILE, "-" = stderr */
-	const char *keylog;	/* --keylog FILE or $SSLKEYLOGFILE */
+	const char *keylog;	/* --keylog FILE ($SSLKEYLOGFILE is read where it is opened) */
 };
 
 /* Counters for --stats and the closing messages: what happened, never what
