@@ -176,6 +176,14 @@ int tp_cert_pin_check(const char *pin);
 void tp_cert_names(X509 *, char *buf, size_t len);
 void tp_cert_summary(SSL *, const struct tp_run *);
 
+/* keypass.c: --key-pass (pass:, env:VAR, file:PATH, fd:N); no message
+ * ever holds the passphrase. check: the form, for options.c; read: the
+ * passphrase into pw, its length or -1 with why in err; name: the source as
+ * a message may say it. */
+int tp_keypass_check(const char *spec, char *why, size_t len);
+long tp_keypass_read(const char *spec, char *pw, size_t len, char *err, size_t errlen);
+const char *tp_keypass_name(const char *spec, char *buf, size_t len);
+
 /* tls.c: the SSL_CTX and the SSL; failures reported through tp_fail */
 SSL_CTX *tp_tls_context(struct tp_run *);
 SSL *tp_tls_session(SSL_CTX *, struct tp_run *);

@@ -127,7 +127,7 @@ bats_require_minimum_version 1.5.0
 	refused --idle-timeout -1 localhost "$CLOSED"
 }
 
-@test "--key-pass without env: or file: is a usage error" {
+@test "--key-pass in no known form is a usage error" {
 	closed_port
 	refused --cert "$CERTS/server.pem" --key "$CERTS/enc.key" --key-pass foo localhost "$CLOSED"
 }
