@@ -24,6 +24,14 @@ ifeq ($(CI),true)
 override CFLAGS += -Werror
 endif
 
+# Without the libraries pkg-config knows nothing, the flags above are empty and
+# the link ends in a page of undefined references: each recipe that compiles or
+# links starts with $(need_pkgs), which stops make with one line instead. It is
+# expanded as the recipe runs, not as make reads this file, so that
+# `sudo make deps demo` installs them first on a fresh machine.
+missing_pkgs = $(strip $(foreach p,$(PKGS),$(if $(shell $(PKG_CONFIG) --exists $p 2>/dev/null && echo y),,$p)))
+need_pkgs = $(if $(missing_pkgs),$(error cannot build: $(PKG_CONFIG) finds no $(missing_pkgs): run `sudo make deps` first))
+
 SRCS = $(wildcard src/*.c)
 OBJS = $(SRCS:.c=.o)
 # everything but main: what the unit tests link
@@ -43,15 +51,18 @@ $(STAMP):
 
 $(OBJS): $(wildcard src/*.h) $(STAMP)
 
+src/%.o: src/%.c
+	$(need_pkgs)$(CC) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
+
 tlspipe: $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+	$(need_pkgs)$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
 tests/peer: tests/peer.c $(STAMP)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/peer.c $(LDLIBS)
+	$(need_pkgs)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/peer.c $(LDLIBS)
 
 # a unit test is tests/unit/NAME.c, linked with everything but main
 tests/unit/%: tests/unit/%.c $(LIB_OBJS) $(STAMP)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+	$(need_pkgs)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
 
 # Debian packages the build, the tests and the demo need. Quiet and quick
 # when all are there; apt-get update only when something is missing.

@@ -44,7 +44,7 @@ _tlspipe()
 		COMPREPLY=($(compgen -d -- "$cur")) ;;
 	--key-pass)
 		compopt -o nospace 2>/dev/null || :
-		COMPREPLY=($(compgen -W 'env: file:' -- "$cur")) ;;
+		COMPREPLY=($(compgen -W 'pass: env: file: fd:' -- "$cur")) ;;
 	--pin)
 		compopt -o nospace 2>/dev/null || :
 		COMPREPLY=($(compgen -W 'sha256//' -- "$cur")) ;;

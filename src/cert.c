@@ -1,6 +1,7 @@
 /* Certificates and keys: our identity (from files, or made in memory for
  * -l), public-key pins, the names a certificate holds, and the -v summary
  * of the peer's. */
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +11,9 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12err.h>
+#include <openssl/proverr.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
@@ -21,69 +25,230 @@ int
 tp_cert_readable(const char *what, const char *path, char *err, size_t errlen)
 {
 	if (access(path, R_OK) != 0) {
-		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		snprintf(err, errlen, "%s %s: cannot read it: %s", what, path, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-/* --key-pass env:VAR or file:PATH; never a prompt, since stdin is payload */
+/* --cert and --key name files: a directory reads as nothing, which would
+ * pass for "not PEM" */
+static int
+file_readable(const char *what, const char *path, char *err, size_t errlen)
+{
+	struct stat sb;
+
+	if (tp_cert_readable(what, path, err, errlen) != 0)
+		return -1;
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "%s %s: a directory, not a file", what, path);
+		return -1;
+	}
+	return 0;
+}
+
+/* What the passphrase callback saw: the passphrase (NULL without
+ * --key-pass), and whether OpenSSL asked for one: then the key is encrypted. */
+struct key_pass {
+	const char *pw;
+	size_t len;
+	bool asked;
+};
+
+/* never a prompt, since stdin is payload: without --key-pass the answer is no */
 static int
 key_pass_cb(char *buf, int size, int rwflag, void *u)
 {
-	const char *spec = u, *pw = NULL;
-	char line[1024];
+	struct key_pass *kp = u;
 
 	(void)rwflag;
-	if (spec == NULL)
+	if (kp == NULL)
 		return -1;
-	if (strncmp(spec, "env:", 4) == 0) {
-		pw = getenv(spec + 4);
-	} else if (strncmp(spec, "file:", 5) == 0) {
-		FILE *f = fopen(spec + 5, "r");
+	kp->asked = true;
+	if (kp->pw == NULL || kp->len >= (size_t)size)
+		return -1;
+	memcpy(buf, kp->pw, kp->len);
+	return (int)kp->len;
+}
 
-		if (f && fgets(line, sizeof(line), f)) {
-			line[strcspn(line, "\r\n")] = '\0';
-			pw = line;
-		}
-		if (f)
-			fclose(f);
+/* A wrong passphrase ends in the padding check of the decryption, or, one
+ * time in 256 when the padding happens to pass, in decoding what came out. */
+static bool
+wrong_passphrase(unsigned long e)
+{
+	int lib = ERR_GET_LIB(e), r = ERR_GET_REASON(e);
+
+	return (lib == ERR_LIB_EVP && r == EVP_R_BAD_DECRYPT) || (lib == ERR_LIB_PROV && r == PROV_R_BAD_DECRYPT) ||
+	    (lib == ERR_LIB_PEM && r == PEM_R_BAD_DECRYPT) ||
+	    (lib == ERR_LIB_PKCS12 && (r == PKCS12_R_PKCS12_CIPHERFINAL_ERROR || r == PKCS12_R_DECODE_ERROR)) ||
+	    lib == ERR_LIB_ASN1;
+}
+
+/* a PEM label of a private key: PRIVATE KEY, ENCRYPTED PRIVATE KEY, EC PRIVATE KEY, ... */
+static bool
+key_label(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n >= 11 && strcmp(name + n - 11, "PRIVATE KEY") == 0;
+}
+
+/* No key came out, and no passphrase was the cause: no PEM at all, PEM
+ * without a key, or a key (or a block) that is damaged. `first` is the
+ * error of the key's own read, for the last case. */
+static void
+no_key_words(BIO *b, unsigned long first, char *buf, size_t len)
+{
+	char *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	long n;
+	int blocks = 0, keys = 0;
+	unsigned long e;
+
+	ERR_clear_error();
+	(void)BIO_reset(b);
+	while (PEM_read_bio(b, &name, &header, &data, &n) == 1) {
+		blocks++;
+		keys += key_label(name);
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(data);
 	}
-	if (pw == NULL || (int)strlen(pw) >= size)
+	e = ERR_peek_last_error();
+	if (ERR_GET_LIB(e) != ERR_LIB_PEM || ERR_GET_REASON(e) != PEM_R_NO_START_LINE)
+		snprintf(buf, len, "a damaged PEM block: %s", ERR_reason_error_string(e));
+	else if (blocks == 0)
+		snprintf(buf, len, "not PEM (no -----BEGIN line)");
+	else if (keys == 0)
+		snprintf(buf, len, "no private key in the file");
+	else
+		snprintf(buf, len, "cannot read the private key: %s", first ? ERR_reason_error_string(first) : "unknown");
+}
+
+/* Why the key could not be read, from what the callback saw and the reason codes. */
+static void
+key_words(BIO *b, const struct key_pass *kp, const struct tp_config *cfg, char *buf, size_t len)
+{
+	unsigned long e, first = ERR_peek_error(), last = ERR_peek_last_error();
+	bool wrong = false;
+	char src[512];
+
+	while ((e = ERR_get_error()) != 0)
+		wrong = wrong || wrong_passphrase(e);
+	if (b == NULL && ERR_GET_LIB(last) == ERR_LIB_SYS)
+		snprintf(buf, len, "cannot read it: %s", strerror(ERR_GET_REASON(last)));
+	else if (b == NULL)
+		snprintf(buf, len, "cannot read it");
+	else if (kp->asked && kp->pw == NULL)
+		snprintf(buf, len, "the key is encrypted: give its passphrase with --key-pass");
+	else if (kp->asked && wrong)
+		snprintf(buf, len, "wrong passphrase (from --key-pass %s)",
+		    tp_keypass_name(cfg->key_pass, src, sizeof(src)));
+	else
+		no_key_words(b, first, buf, len);
+}
+
+/* The private key, read here rather than by SSL_CTX_use_PrivateKey_file so
+ * that each way it fails has its own words, naming the option the user
+ * passed: --key, or --cert when it holds the key too. The passphrase lives
+ * on this stack only, and is wiped after the read. */
+static EVP_PKEY *
+read_key(const struct tp_config *cfg, char *err, size_t errlen)
+{
+	const char *opt = cfg->key ? "--key" : "--cert", *path = cfg->key ? cfg->key : cfg->cert;
+	struct key_pass kp = { 0 };
+	char pw[1024], why[512];
+	EVP_PKEY *pkey = NULL;
+	long n;
+	BIO *b;
+
+	if (cfg->key_pass) {
+		n = tp_keypass_read(cfg->key_pass, pw, sizeof(pw), err, errlen);
+		if (n < 0)
+			return NULL;
+		kp.pw = pw;
+		kp.len = (size_t)n;
+	}
+	ERR_clear_error();
+	b = BIO_new_file(path, "r");
+	if (b != NULL)
+		pkey = PEM_read_bio_PrivateKey(b, NULL, key_pass_cb, &kp);
+	OPENSSL_cleanse(pw, sizeof(pw));
+	if (pkey == NULL) {
+		key_words(b, &kp, cfg, why, sizeof(why));
+		snprintf(err, errlen, "%s %s: %s", opt, path, why);
+	}
+	BIO_free(b);
+	ERR_clear_error();
+	return pkey;
+}
+
+/* The key must be the certificate's: by reason code, a mismatch in words. */
+static int
+key_matches(X509 *x, EVP_PKEY *pkey, const struct tp_config *cfg, char *err, size_t errlen)
+{
+	unsigned long e;
+	char what[512];
+
+	ERR_clear_error();
+	if (X509_check_private_key(x, pkey) == 1)
+		return 0;
+	e = ERR_peek_error();
+	if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+	    (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH || ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH)) {
+		if (cfg->key)
+			snprintf(err, errlen, "--key %s: the key does not match the certificate in --cert %s",
+			    cfg->key, cfg->cert);
+		else
+			snprintf(err, errlen, "--cert %s: the private key in it does not match its certificate", cfg->cert);
+		ERR_clear_error();
 		return -1;
-	memcpy(buf, pw, strlen(pw));
-	return (int)strlen(pw);
+	}
+	snprintf(what, sizeof(what), "%s %s: cannot check the key against the certificate",
+	    cfg->key ? "--key" : "--cert", cfg->key ? cfg->key : cfg->cert);
+	tp_tls_setup_error(err, errlen, what);
+	return -1;
+}
+
+/* the chain file must not prompt either, whatever it holds */
+static int
+no_prompt(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf, (void)size, (void)rwflag, (void)u;
+	return -1;
 }
 
 /* --cert and --key: the chain, its key, and that they belong together */
 int
 tp_cert_load_identity(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errlen)
 {
-	const char *key = cfg->key ? cfg->key : cfg->cert;
 	char what[512];
+	EVP_PKEY *pkey;
 	X509 *x;
+	int rc;
 
-	if (tp_cert_readable("--cert", cfg->cert, err, errlen) || tp_cert_readable("--key", key, err, errlen))
+	if (file_readable("--cert", cfg->cert, err, errlen) ||
+	    (cfg->key && file_readable("--key", cfg->key, err, errlen)))
 		return -1;
+	SSL_CTX_set_default_passwd_cb(ctx, no_prompt);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert) != 1) {
 		snprintf(what, sizeof(what), "--cert %s: not a PEM certificate", cfg->cert);
 		tp_tls_setup_error(err, errlen, what);
 		return -1;
 	}
-	SSL_CTX_set_default_passwd_cb(ctx, key_pass_cb);
-	SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)cfg->key_pass);
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-		snprintf(what, sizeof(what), "--key %s: cannot load the private key%s", key,
-		    cfg->key_pass ? "" : " (encrypted? use --key-pass)");
-		tp_tls_setup_error(err, errlen, what);
-		return -1;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, errlen, "--key %s: does not match the certificate in %s", key, cfg->cert);
-		ERR_clear_error();
-		return -1;
-	}
 	x = SSL_CTX_get0_certificate(ctx);
+	if ((pkey = read_key(cfg, err, errlen)) == NULL)
+		return -1;
+	rc = key_matches(x, pkey, cfg, err, errlen);
+	if (rc == 0 && SSL_CTX_use_PrivateKey(ctx, pkey) != 1) {
+		snprintf(what, sizeof(what), "%s %s: cannot use the private key", cfg->key ? "--key" : "--cert",
+		    cfg->key ? cfg->key : cfg->cert);
+		tp_tls_setup_error(err, errlen, what);
+		rc = -1;
+	}
+	EVP_PKEY_free(pkey);
+	if (rc != 0)
+		return -1;
 	if (x && !cfg->allow_expired && X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
 		snprintf(err, errlen, "--cert %s: the certificate has expired (--allow-expired to use it anyway)",
 		    cfg->cert);

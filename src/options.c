@@ -33,7 +33,7 @@ static const char usage_text[] =
 "      --pin=sha256//B64    accept the server's key, or a sent CA's (repeatable)\n"
 "      --cert=FILE          PEM chain: client cert, or server identity\n"
 "      --key=FILE           its private key (default: in --cert)\n"
-"      --key-pass=SRC       key passphrase from env:VAR or file:PATH\n"
+"      --key-pass=SRC       key passphrase: pass:, env:VAR, file:PATH or fd:N\n"
 "      --allow-expired      use an expired --cert anyway\n"
 "      --verify-client      server: require a client certificate (--cafile)\n"
 "      --min-tls=VER        1.0, 1.1, 1.2 (default) or 1.3\n"
@@ -222,6 +222,7 @@ option(int c, char *arg, char **argv, struct tp_config *cfg, struct tp_run *run,
 {
 	static const char *const io_names[] = { "socket", "bio-pair", NULL };
 	static const char *const eof_names[] = { "auto", "notify", "wait", "exit", NULL };
+	char why[256];
 	long long v;
 	int i;
 
@@ -261,8 +262,8 @@ option(int c, char *arg, char **argv, struct tp_config *cfg, struct tp_run *run,
 	case OPT_CERT: cfg->cert = arg; break;
 	case OPT_KEY: cfg->key = arg; break;
 	case OPT_KEY_PASS:
-		if (strncmp(arg, "env:", 4) != 0 && strncmp(arg, "file:", 5) != 0)
-			return tp_usage(run, "--key-pass %s: expected env:VAR or file:PATH", arg);
+		if (tp_keypass_check(arg, why, sizeof(why)) != 0)
+			return tp_usage(run, "%s", why);
 		cfg->key_pass = arg;
 		break;
 	case OPT_ALLOW_EXPIRED: cfg->allow_expired = true; break;
@@ -340,7 +341,8 @@ option(int c, char *arg, char **argv, struct tp_config *cfg, struct tp_run *run,
 	default:
 		if (optopt && optopt < 256)
 			return tp_usage(run, "unknown option -%c", optopt);
-		return tp_usage(run, "unknown option %s", argv[optind - 1]);
+		/* not the value after "=": --keypass=SECRET must not print SECRET */
+		return tp_usage(run, "unknown option %.*s", (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
 	}
 	return 0;
 }

@@ -163,7 +163,7 @@ keylog_cb(const SSL *ssl, const char *line)
 	struct iovec iov[2] = { { (void *)line, strlen(line) }, { "\n", 1 } };
 
 	if (run && run->keylog_fd >= 0 && writev(run->keylog_fd, iov, 2) < 0)
-		tp_warn("--keylog: %s", strerror(errno));
+		tp_warn("cannot write the key log: %s", strerror(errno));
 }
 
 static const char *

@@ -27,6 +27,30 @@ standard_fds(struct tp_run *run, bool need_stdout)
 	return 0;
 }
 
+/* The key log: --keylog, or SSLKEYLOGFILE when it is not given. A --keylog
+ * that cannot be opened is a usage error; the variable may be set for other
+ * programs (a browser, curl), so for it a warning that names it is enough. */
+static int
+open_keylog(struct tp_run *run)
+{
+	const char *env = getenv("SSLKEYLOGFILE");
+	const char *path = run->cfg->keylog ? run->cfg->keylog : env && *env ? env : NULL;
+
+	if (path == NULL)
+		return 0;
+	run->keylog_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (run->keylog_fd < 0 && run->cfg->keylog)
+		return tp_usage(run, "--keylog %s: %s", path, strerror(errno));
+	if (run->keylog_fd < 0) {
+		tp_warn("warning: SSLKEYLOGFILE %s: %s (the session's secrets are not logged)", path, strerror(errno));
+		return 0;
+	}
+	/* secrets: an older, wider file is narrowed too (if it is ours) */
+	(void)fchmod(run->keylog_fd, 0600);
+	tp_warn("writing TLS secrets to %s (anyone who reads it can decrypt this session)", path);
+	return 0;
+}
+
 /* Files the run writes, opened before connecting so a bad path is a usage error. */
 static int
 open_outputs(struct tp_run *run)
@@ -40,15 +64,7 @@ open_outputs(struct tp_run *run)
 			return tp_usage(run, "--stats %s: %s", cfg->stats, strerror(errno));
 		}
 	}
-	if (cfg->keylog) {
-		run->keylog_fd = open(cfg->keylog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (run->keylog_fd < 0)
-			return tp_usage(run, "--keylog %s: %s", cfg->keylog, strerror(errno));
-		/* secrets: an older, wider file is narrowed too (if it is ours) */
-		(void)fchmod(run->keylog_fd, 0600);
-		tp_warn("writing TLS secrets to %s (anyone who reads it can decrypt this session)", cfg->keylog);
-	}
-	return 0;
+	return open_keylog(run);
 }
 
 /* Every exit after parsing comes through here: --stats is written on each path. */
@@ -86,8 +102,6 @@ main(int argc, char **argv)
 			return TP_EXIT_IO;
 	if (tp_options_parse(argc, argv, &cfg, &run) != 0 || standard_fds(&run, !cfg.send_only) != 0)
 		return finish(&run);
-	if (cfg.keylog == NULL && getenv("SSLKEYLOGFILE") && *getenv("SSLKEYLOGFILE"))
-		cfg.keylog = getenv("SSLKEYLOGFILE");
 	if (open_outputs(&run) != 0)
 		return finish(&run);
 	if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode))

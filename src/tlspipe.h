@@ -66,7 +66,7 @@ struct tp_config {
 	/* what the run says about itself */
 	bool verbose, trace, progress;
 	const char *stats;	/* --stats FILE, "-" = stderr */
-	const char *keylog;	/* --keylog FILE or $SSLKEYLOGFILE */
+	const char *keylog;	/* --keylog FILE ($SSLKEYLOGFILE is read where it is opened) */
 };
 
 /* Counters for --stats and the closing messages: what happened, never what
@@ -183,6 +183,14 @@ int tp_cert_pin_check(const char *pin);
 bool tp_cert_pinned(X509 *, const struct tp_config *, char *pin, size_t pinlen);
 void tp_cert_names(X509 *, char *buf, size_t len);
 void tp_cert_summary(SSL *, const struct tp_run *);
+
+/* keypass.c: --key-pass (pass:, env:VAR, file:PATH, fd:N); no message
+ * ever holds the passphrase. check: the form, for options.c; read: the
+ * passphrase into pw, its length or -1 with why in err; name: the source as
+ * a message may say it. */
+int tp_keypass_check(const char *spec, char *why, size_t len);
+long tp_keypass_read(const char *spec, char *pw, size_t len, char *err, size_t errlen);
+const char *tp_keypass_name(const char *spec, char *buf, size_t len);
 
 /* tls.c: the SSL_CTX and the SSL; failures reported through tp_fail */
 SSL_CTX *tp_tls_context(struct tp_run *);

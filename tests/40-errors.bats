@@ -127,7 +127,7 @@ bats_require_minimum_version 1.5.0
 	refused --idle-timeout -1 localhost "$CLOSED"
 }
 
-@test "--key-pass without env: or file: is a usage error" {
+@test "--key-pass in no known form is a usage error" {
 	closed_port
 	refused --cert "$CERTS/server.pem" --key "$CERTS/enc.key" --key-pass foo localhost "$CLOSED"
 }
@@ -342,4 +342,55 @@ signalled() {
 	reap "$TP_PID" 2
 	TP_PID=
 	assert_equal "$RC" 143
+}
+
+# ---- building ----
+
+# build_copy: the sources and the Makefile in $T/tree, nothing built, so that
+# a make there compiles (the real tree stays as the other tests use it)
+build_copy() {
+	mkdir "$T/tree"
+	cp -r "$TOP/Makefile" "$TOP/src" "$T/tree/"
+	rm -f "$T/tree"/src/*.o "$T/tree"/src/.build-*
+}
+
+# tree_make ARGS...: make in the copy, as a user types it (not as a sub-make of `make check`)
+tree_make() {
+	run env -u MAKEFLAGS -u MAKELEVEL timeout 120 make -C "$T/tree" --no-print-directory "$@"
+}
+
+@test "a build before make deps stops with one line that says to run sudo make deps" {
+	build_copy
+	printf '#!/bin/sh\nexit 1\n' >"$T/no-pkg-config"
+	chmod +x "$T/no-pkg-config"
+	tree_make PKG_CONFIG="$T/no-pkg-config"
+	assert_failure
+	assert_equal "${#lines[@]}" 1
+	assert_output --regexp 'cannot build: .* finds no libssl libcrypto libbsd-overlay: run `sudo make deps` first'
+	assert [ ! -e "$T/tree/tlspipe" ]
+	# pkg-config itself missing, and one library missing: the same line, naming what is missing
+	tree_make PKG_CONFIG="$T/nonexistent" tlspipe
+	assert_failure
+	assert_equal "${#lines[@]}" 1
+	assert_output --partial 'run `sudo make deps` first'
+	printf '#!/bin/sh\n[ "$2" = libbsd-overlay ] && exit 1\nexec pkg-config "$@"\n' >"$T/no-bsd"
+	chmod +x "$T/no-bsd"
+	tree_make PKG_CONFIG="$T/no-bsd" tlspipe
+	assert_failure
+	assert_equal "${#lines[@]}" 1
+	assert_output --regexp 'finds no libbsd-overlay: run'
+}
+
+@test "the libraries are checked as a build runs, not as make reads the Makefile (sudo make deps demo)" {
+	build_copy
+	printf '#!/bin/sh\nexit 1\n' >"$T/no-pkg-config"
+	chmod +x "$T/no-pkg-config"
+	# deps (here with nothing to install) and clean run without them
+	tree_make PKG_CONFIG="$T/no-pkg-config" DEB_PKGS= deps clean
+	assert_success
+	refute_output --partial 'make deps'
+	# with them, the same Makefile compiles
+	tree_make src/clock.o
+	assert_success
+	assert [ -e "$T/tree/src/clock.o" ]
 }

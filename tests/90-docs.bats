@@ -408,3 +408,22 @@ readme_run() {
 	run bash -c "'$TP' --help | awk 'length(\$0) > 80 { print length(\$0) \" columns: \" \$0 }'"
 	assert_output ''
 }
+
+@test "--help, the man page and the completions agree on the forms of --key-pass" {
+	local forms f missing=
+	forms=$("$TP" --help | sed -n 's/.*--key-pass=SRC *key passphrase: //p' | grep -oE '[a-z]+:')
+	assert_equal "$(echo $forms)" 'pass: env: file: fd:'
+	mandoc -Tascii "$MAN" | col -b >"$T/man.txt"
+	sed -n '/^ *--key-pass=source/,/^ *--allow-expired/p' "$T/man.txt" >"$T/keypass.txt"
+	for f in $forms; do
+		grep -Eq -e "^[[:space:]]+$f" "$T/keypass.txt" || missing+=" man:$f"
+		grep -Eq -e "--key-pass=.*\(.*$f" "$ZSHC" || missing+=" zsh:$f"
+		grep -Eq -e "-l key-pass .*-a '[^']*$f" "$FISHC" || missing+=" fish:$f"
+	done
+	source "$BASHC"
+	run complete_words tlspipe --key-pass ''
+	assert_equal "$(echo $output)" "$(echo $forms)"
+	# the man page says that pass: is visible to other users
+	grep -q 'process list' "$T/keypass.txt" || missing+=" man:process-list"
+	assert_equal "$missing" ''
+}

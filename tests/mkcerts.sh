@@ -10,6 +10,7 @@
 #   other-ca.pem/.key      a second, unrelated CA
 #   client-other.pem/.key  client cert from the other CA
 #   enc.key                server.key as PKCS#8, AES-256, passphrase "sekrit"
+#   enc-legacy.key         server.key as a legacy encrypted PEM (Proc-Type), AES-256, "sekrit"
 #   intermediate.pem/.key  intermediate CA from the CA
 #   inter-server.pem/.key  leaf from the intermediate, the names of server.pem (no chain in
 #                          the file: a test appends intermediate.pem to serve leaf + intermediate)
@@ -187,10 +188,11 @@ run openssl ca -config "$cnf" -batch -notext -startdate 20200101000000Z -enddate
     -in "$work/expired.csr" -out "$work/expired.pem"
 
 run openssl pkcs8 -topk8 -v2 aes-256-cbc -in "$work/server.key" -passout pass:sekrit -out "$work/enc.key"
+run openssl pkey -traditional -aes256 -in "$work/server.key" -passout pass:sekrit -out "$work/enc-legacy.key"
 
 for f in ca other-ca server wrongname expired selfsigned client client-other \
     intermediate inter-server inter-client forged; do
     mv -f "$work/$f.pem" "$work/$f.key" "$dir/"
 done
-mv -f "$work/enc.key" "$dir/"
+mv -f "$work/enc.key" "$work/enc-legacy.key" "$dir/"
 echo "$stamp" >"$dir/.complete"
