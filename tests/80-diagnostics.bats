@@ -6,55 +6,40 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-eval "helpers_$(declare -f setup)"
-eval "helpers_$(declare -f teardown)"
-setup() {
-	helpers_setup
-	SLOW_PID=
-}
-teardown() {
-	if [ -n "${SLOW_PID:-}" ]; then
-		kill "$SLOW_PID" 2>/dev/null || true
-		wait "$SLOW_PID" 2>/dev/null || true
-	fi
-	helpers_teardown
-}
-
-# tlspipe under a short limit: a hang fails the test instead of stalling it
-tpq() {
-	timeout 20 "$TP" --cafile "$CA" "$@"
-}
-
-# a test peer with the test CA's localhost certificate
-peer() {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@"
-}
-
-# slow_server SECS [tlspipe options]: a tlspipe -l server whose stdout is a
-# pipe nobody reads for SECS seconds, then read to the end and hashed into
-# $T/srv.sha. While its stdout is full it stops reading the socket: the client
-# meets WANT_WRITE, and the retry completes once the reader starts.
+# slow_server SECS|want_write [tlspipe options]: a tlspipe -l server whose
+# stdout is a pipe nobody reads for SECS seconds, or until the client's
+# trace ($T/err) shows a write that met WANT_WRITE (at most 10 s); then read
+# to the end and hashed into $T/srv.sha. While its stdout is full it stops
+# reading the socket: the client meets WANT_WRITE, and the retry completes
+# once the reader starts.
 slow_server() {
 	local secs=$1
 	shift
+	: >"$T/srv.out"
+	: >"$T/srv.err"
 	(timeout 30 "$TP" -l --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@" 127.0.0.1 0 \
-		</dev/null 2>"$T/srv.err" | { sleep "$secs"; sha256sum | cut -d' ' -f1 >"$T/srv.sha"; }) 3>&- &
+		</dev/null 2>"$T/srv.err" | { stall "$secs"; sha256sum | cut -d' ' -f1 >"$T/srv.sha"; }) 3>&- &
 	SLOW_PID=$!
-	local i
-	for i in $(seq 100); do
-		PORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\).*/\1/p' "$T/srv.err" 2>/dev/null | head -n 1)
-		[ -n "$PORT" ] && return 0
-		sleep 0.05
-	done
+	SRV_PID=$SLOW_PID
+	BG+=("$SLOW_PID")
+	wait_until 10000 listening && return 0
 	echo "slow server did not start" >&2
 	cat "$T/srv.err" >&2
 	return 1
 }
 
+stall() {
+	if [ "$1" = want_write ]; then
+		follow "$T/err" 10000 '/= -1 WANT_WRITE$/' || true
+	else
+		nap "$1"
+	fi
+}
+
 wait_slow() {
 	SLOW_RC=0
 	wait "$SLOW_PID" || SLOW_RC=$?
-	SLOW_PID=
+	forget "$SLOW_PID"
 }
 
 # the keys the man page promises in every --stats object
@@ -182,7 +167,7 @@ failed_stats() {
 }
 
 @test "--stats on an untrusted certificate: every key, exit_code 4" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/selfsigned.pem" --key "$CERTS/selfsigned.key" --mode sink
+	peer_as selfsigned --mode sink
 	run tpq --stats="$T/s.json" localhost "$PORT" <<<"secret"
 	assert_equal "$status" 4
 	failed_stats "$T/s.json" 4
@@ -273,12 +258,11 @@ failed_stats() {
 
 @test "--trace shows a write stopping with WANT_WRITE and its identical retry completing" {
 	random_file "$T/in" 16777216
-	slow_server 1.5 --trace -v
-	run --separate-stderr tpq --trace --stats="$T/s.json" localhost "$PORT" <"$T/in"
+	slow_server want_write --trace -v
+	run err_to "$T/err" tpq --trace --stats="$T/s.json" localhost "$PORT" <"$T/in"
 	assert_success
 	wait_slow
 	assert_equal "$(cat "$T/srv.sha")" "$(sha "$T/in")"
-	echo "$stderr" >"$T/err"
 	grep -qE '^tlspipe: +[0-9]+\.[0-9]{3} SSL_write\(0x[0-9a-f]+, [0-9]+\) = -1 WANT_WRITE$' "$T/err"
 	# each WANT_WRITE is followed by the same call: same pointer, same length,
 	# marked as the identical retry; at least one retry completes
@@ -447,8 +431,7 @@ under_pty() {
 # ---- --keylog ----
 
 @test "--keylog: created 0600, announced on stderr, TLS 1.3 secrets that match the server's own log" {
-	start_server timeout 30 "$TP" -l --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--keylog="$T/srv.keys" 127.0.0.1 0
+	tp_server --cert "$CERTS/server.pem" --key "$CERTS/server.key" --keylog="$T/srv.keys"
 	run --separate-stderr tpq --keylog="$T/keys" localhost "$PORT" <<<"hello"
 	assert_success
 	wait_server
