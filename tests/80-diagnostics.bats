@@ -13,19 +13,13 @@ bats_require_minimum_version 1.5.0
 # reading the socket: the client meets WANT_WRITE, and the retry completes
 # once the reader starts.
 slow_server() {
+	start_server slow_pipe "$@"
+}
+slow_pipe() {
 	local secs=$1
 	shift
-	: >"$T/srv.out"
-	: >"$T/srv.err"
-	(timeout 30 "$TP" -l --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@" 127.0.0.1 0 \
-		</dev/null 2>"$T/srv.err" | { stall "$secs"; sha256sum | cut -d' ' -f1 >"$T/srv.sha"; }) 3>&- &
-	SLOW_PID=$!
-	SRV_PID=$SLOW_PID
-	BG+=("$SLOW_PID")
-	wait_until 10000 listening && return 0
-	echo "slow server did not start" >&2
-	cat "$T/srv.err" >&2
-	return 1
+	timeout 30 "$TP" -l --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@" 127.0.0.1 0 |
+		{ stall "$secs"; sha256sum | cut -d' ' -f1 >"$T/srv.sha"; }
 }
 
 stall() {
@@ -37,9 +31,7 @@ stall() {
 }
 
 wait_slow() {
-	SLOW_RC=0
-	wait "$SLOW_PID" || SLOW_RC=$?
-	forget "$SLOW_PID"
+	wait_server
 }
 
 # the keys the man page promises in every --stats object

@@ -127,24 +127,27 @@ wait_until() {
 	done
 }
 
+# port_said FILE [ERE]: FILE has a whole line (a line still being written
+# is not read) that matches ERE, by default "listening on ADDR:PORT [pin
+# PIN]"; sets PORT (and PIN) from its groups 1 (and 3)
+port_said() {
+	local line re=${2:-'listening on .*:([0-9]+)( pin (sha256//[A-Za-z0-9+/=]+))?'}
+	[ -e "$1" ] || return 1
+	while IFS= read -r line; do
+		if [[ $line =~ $re ]]; then
+			PORT=${BASH_REMATCH[1]} PIN=${BASH_REMATCH[3]:-}
+			return 0
+		fi
+	done <"$1"
+	return 1
+}
+
 # listening: the server ($SRV_PID) has said where it listens: its "listening
-# on ADDR:PORT [pin PIN]" line on srv.err, or s_server's "ACCEPT ADDR:PORT"
-# on srv.out; sets PORT (and PIN). 2 when the server is gone.
+# on" line on srv.err, or s_server's "ACCEPT ADDR:PORT" on srv.out; sets
+# PORT (and PIN). 2 when the server is gone.
 listening() {
-	local line re1='listening on .*:([0-9]+)( pin (sha256//[A-Za-z0-9+/=]+))?' re2='^ACCEPT .*:([0-9]+)$'
-	# whole lines only: a line still being written is not read
-	while IFS= read -r line; do
-		if [[ $line =~ $re1 ]]; then
-			PORT=${BASH_REMATCH[1]} PIN=${BASH_REMATCH[3]}
-			return 0
-		fi
-	done <"$T/srv.err"
-	while IFS= read -r line; do
-		if [[ $line =~ $re2 ]]; then
-			PORT=${BASH_REMATCH[1]}
-			return 0
-		fi
-	done <"$T/srv.out"
+	port_said "$T/srv.err" && return 0
+	port_said "$T/srv.out" '^ACCEPT .*:([0-9]+)$' && return 0
 	alive "$SRV_PID" || return 2
 	return 1
 }
@@ -676,15 +679,7 @@ py_server() {
 # said_port FILE: FILE has a whole line "... listening on ADDR:PORT"; sets
 # PORT. 2 when the server ($SRV_PID) is gone.
 said_port() {
-	local line re='listening on .*:([0-9]+)$'
-	if [ -e "$1" ]; then
-		while IFS= read -r line; do
-			if [[ $line =~ $re ]]; then
-				PORT=${BASH_REMATCH[1]}
-				return 0
-			fi
-		done <"$1"
-	fi
+	port_said "$1" && return 0
 	alive "$SRV_PID" || return 2
 	return 1
 }

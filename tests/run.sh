@@ -4,9 +4,8 @@
 # Everything temporary lives under one mktemp directory, never in the tree.
 # TP_FULL=1 (make check-full): large payloads. TP_JOBS: test files at once
 # (most of a test's time is waiting on a peer, so more than the cores pays).
-# Each file runs its tests one at a time, unless it says
-# BATS_NO_PARALLELIZE_WITHIN_FILE=False (a few long tests that mostly wait):
-# Bats's own scheduling within a file costs ~0.4 s of CPU per test here.
+# Each file runs its tests one at a time: Bats's own scheduling within a
+# file costs ~0.4 s of CPU per test here. Keep a file under a minute or so.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 start=$(date +%s)
@@ -29,12 +28,16 @@ for t in tests/unit/*.c; do
 	fi
 done
 
-# the longest files first (GNU parallel starts them in this order), then
-# the others
+# the longest files first (GNU parallel starts them in this order, and the
+# suite lasts at least as long as its longest file), then the others
+long="61 63 36 80 10 35 70 62"
 if [ -n "${TP_TESTS:-}" ]; then
 	files=$TP_TESTS
 else
-	files=$(ls tests/61-*.bats tests/35-*.bats tests/80-*.bats tests/10-*.bats 2>/dev/null)
+	files=
+	for n in $long; do
+		files="$files $(ls tests/"$n"-*.bats 2>/dev/null)"
+	done
 	for f in tests/*.bats; do
 		case " $(echo $files) " in *" $f "*) ;; *) files="$files $f" ;; esac
 	done

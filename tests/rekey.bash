@@ -1,13 +1,7 @@
-#!/usr/bin/env bats
-# Rekeying: every write mode of both roles moves its payload exactly (2 MiB
-# in `make check`, 16 MiB in `make check-full`) while either side updates
-# keys (TLS 1.3) or renegotiates (TLS 1.2) every 256 KiB.
-load helpers
-
-# Few tests, each a matrix of transfers that mostly wait (on --on-eof=auto's
-# quiet second): Bats runs them side by side (tests/run.sh runs the other
-# files one test at a time, which costs less CPU per test)
-BATS_NO_PARALLELIZE_WITHIN_FILE=False
+# Loaded by 61-rekey-*.bats, 62-*, 63-*: the rekeying matrix. Every write
+# mode of both roles moves its payload exactly (2 MiB in `make check`, 16 MiB
+# in `make check-full`) while either side updates keys (TLS 1.3) or
+# renegotiates (TLS 1.2) every 256 KiB.
 
 # the write modes every matrix below runs, in both roles
 MODES=("" "-b" "-P" "-R" "--io=bio-pair" "-b -P -R" "--io=bio-pair -P -R" "-s 1000")
@@ -218,52 +212,4 @@ matrix() {
 		echo "$1 TLS $2, the $3 rekeys: failed in ${#failed[@]} of ${#MODES[@]} modes: ${failed[*]}"
 		return 1
 	fi
-}
-
-@test "upload every byte in every client write mode while the tlspipe server updates keys (TLS 1.3)" {
-	matrix upload 1.3 server
-}
-
-@test "upload every byte in every client write mode while the tlspipe server renegotiates (TLS 1.2)" {
-	matrix upload 1.2 server
-}
-
-@test "upload every byte in every client write mode while the client updates keys (TLS 1.3)" {
-	matrix upload 1.3 client
-}
-
-@test "upload every byte in every client write mode while the client renegotiates (TLS 1.2, --allow-client-renegotiation)" {
-	matrix upload 1.2 client
-}
-
-@test "download every byte in every server write mode while the server updates keys (TLS 1.3)" {
-	matrix download 1.3 server
-}
-
-@test "download every byte in every server write mode while the server renegotiates (TLS 1.2)" {
-	matrix download 1.2 server
-}
-
-@test "download every byte in every server write mode while the receiving client updates keys (TLS 1.3)" {
-	matrix download 1.3 client
-}
-
-@test "download every byte in every server write mode while the receiving client renegotiates (TLS 1.2)" {
-	matrix download 1.2 client
-}
-
-@test "every byte both ways at once through an echo peer that updates keys, in every mode (TLS 1.3)" {
-	matrix both_ways 1.3 peer
-}
-
-@test "every byte both ways at once through an echo peer that renegotiates, in every mode (TLS 1.2)" {
-	matrix both_ways 1.2 peer
-}
-
-@test "every byte both ways at once through an echo peer while tlspipe updates keys, in every mode (TLS 1.3)" {
-	matrix both_ways 1.3 client
-}
-
-@test "every byte both ways at once through an echo peer while tlspipe renegotiates, in every mode (TLS 1.2)" {
-	matrix both_ways 1.2 client
 }
