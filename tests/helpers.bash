@@ -464,6 +464,9 @@ real_spawn() {
 	local name=$1
 	shift
 	real_dir
+	# emptied here, before the start: a wait must not read the last run's words
+	: >"$RS/$name.out"
+	: >"$RS/$name.err"
 	local -a as=()
 	if [ "$(id -u)" -eq 0 ]; then
 		chown -R "$SUID:$SGID" "$RS"
