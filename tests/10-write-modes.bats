@@ -62,8 +62,9 @@ upload_exact() {
 @test "both ways at once through an echo peer, in every mode, every byte comes back" {
 	random_file "$T/in" "$BOTH"
 	for m in "" "-b" "-P" "-R" "--io=bio-pair" "--io=bio-pair -R -P" "-b -P -R" "-s 5000"; do
-		start_server timeout 60 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" --mode echo
-		run bash -c "timeout 60 '$TP' --cafile '$CA' $m localhost $PORT <'$T/in' >'$T/back'"
+		peer --mode echo
+		# shellcheck disable=SC2086
+		run to_file "$T/back" tp $m localhost "$PORT" <"$T/in"
 		assert_success
 		wait_server
 		assert_equal "$(sha "$T/back")" "$(sha "$T/in")"

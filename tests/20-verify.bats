@@ -5,25 +5,6 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-eval "helpers_$(declare -f teardown)"
-teardown() {
-	if [ -n "${GNUTLS_PID:-}" ]; then
-		kill "$GNUTLS_PID" 2>/dev/null || true
-		wait "$GNUTLS_PID" 2>/dev/null || true
-	fi
-	if [ -n "${SS_HOLD:-}" ]; then
-		exec {SS_HOLD}>&-
-	fi
-	helpers_teardown
-}
-
-# peer_as NAME [peer options]: a test peer presenting $CERTS/NAME.pem
-peer_as() {
-	local name=$1
-	shift
-	start_server timeout 30 "$PEER" --cert "$CERTS/$name.pem" --key "$CERTS/$name.key" "$@"
-}
-
 # tlspipe with only the options given: no --cafile unless the test says so
 tp_bare() {
 	timeout 20 "$TP" "$@"
@@ -41,8 +22,7 @@ sink_got_nothing() {
 # s_server [options]: openssl s_server for one connection; its stdin is a fifo
 # held open, so it only ends when the client closes. Payload lands in srv.out.
 s_server() {
-	mkfifo "$T/ss.in"
-	exec {SS_HOLD}<>"$T/ss.in"
+	hold ss.in SS_HOLD
 	SRV_STDIN="$T/ss.in" start_server timeout 30 openssl s_server -accept 127.0.0.1:0 -naccept 1 "$@"
 }
 
@@ -417,23 +397,9 @@ alpn_server() {
 
 @test "a verified echo through gnutls-serv comes back exactly" {
 	command -v gnutls-serv >/dev/null || skip "gnutls-serv is not installed"
-	# gnutls-serv cannot report a port it picked: take one a peer just freed
-	start_server timeout 30 "$PEER" --mode silent
-	local port=$PORT
-	kill "$SRV_PID"
-	wait "$SRV_PID" 2>/dev/null || true
-	SRV_PID=
-	timeout 30 gnutls-serv --echo -p "$port" --x509certfile "$CERTS/server.pem" \
-		--x509keyfile "$CERTS/server.key" </dev/null >"$T/gnutls.out" 2>&1 3>&- &
-	GNUTLS_PID=$!
-	local i
-	for i in $(seq 100); do
-		grep -q 'listening on IPv4' "$T/gnutls.out" && break
-		sleep 0.05
-	done
-	grep -q 'listening on IPv4' "$T/gnutls.out" || { cat "$T/gnutls.out"; return 1; }
+	gnutls_serv --echo
 	printf 'hello gnutls\nsecond line\n' >"$T/in"
-	run --separate-stderr tp 127.0.0.1 "$port" <"$T/in"
+	run --separate-stderr tp 127.0.0.1 "$GPORT" <"$T/in"
 	assert_equal "$status" 0
 	assert_equal "$output" "$(cat "$T/in")"
 }

@@ -5,9 +5,12 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-# tlspipe under a short limit: a hang fails the test instead of stalling it
-tpq() {
-	timeout 10 "$TP" --cafile "$CA" "$@"
+# feed_after_close_notify: the fifo $T/slow gives $T/in only once tlspipe's
+# trace ($T/err) says the server's close_notify has arrived
+feed_after_close_notify() {
+	mkfifo "$T/slow"
+	{ follow "$T/err" 10000 'tolower($0) ~ /alert received.*close notify/'; cat "$T/in"; } >"$T/slow" 3>&- &
+	BG+=("$!")
 }
 
 closed_stdout() {
@@ -20,8 +23,7 @@ closed_stdin() {
 }
 
 @test "a reply sent 1 s after stdin's EOF is printed and the exit is 0" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode reply --delay-ms 1000 --text 'late reply'
+	peer --mode reply --delay-ms 1000 --text 'late reply'
 	run tpq localhost "$PORT" <<<"question"
 	assert_success
 	assert_output "late reply"
@@ -30,16 +32,14 @@ closed_stdin() {
 }
 
 @test "a reply sent 1 s after stdin's EOF over TLS 1.2 is printed too" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode reply --tls 1.2 --delay-ms 1000 --text 'late reply'
+	peer --mode reply --tls 1.2 --delay-ms 1000 --text 'late reply'
 	run tpq localhost "$PORT" <<<"question"
 	assert_success
 	assert_output "late reply"
 }
 
 @test "a server that closes TCP without close_notify is exit 5, after all its bytes reach stdout" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode send --bytes 100000 --truncate
+	peer --mode send --bytes 100000 --truncate
 	run --separate-stderr to_file "$T/out" tpq localhost "$PORT" </dev/null
 	assert_equal "$status" 5
 	stderr_has "truncated"
@@ -50,47 +50,49 @@ closed_stdin() {
 }
 
 @test "truncation ends the run at once even while stdin is still open" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode send --bytes 100000 --truncate
+	peer --mode send --bytes 100000 --truncate
 	hold_stdin
-	local t0
-	t0=$(now_ms)
+	now_us
+	local t0=$NOW_US
 	run --separate-stderr to_file "$T/out" tpq localhost "$PORT" <"$T/stdin" {HOLD}>&-
 	assert_equal "$status" 5
 	stderr_has "truncated"
-	assert [ $(($(now_ms) - t0)) -lt 3000 ]
+	ms_since "$t0"
+	assert [ "$MS" -lt 3000 ]
 	pattern 100000 | cmp - "$T/out"
 }
 
 @test "--on-eof=exit exits 0 at once without waiting for the reply" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode reply --delay-ms 25000 --text 'late reply'
-	# tpq gives up after 10 s: waiting for the reply (25 s) would fail this
+	peer --mode reply --delay-ms 25000 --text 'late reply'
+	# tpq gives up after 20 s: waiting for the reply (25 s) would fail this
 	run tpq --on-eof=exit localhost "$PORT" <<<"question"
 	assert_success
 	refute_output --partial "late reply"
 }
 
 @test "--on-eof=wait sends no close_notify at stdin's EOF" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" --mode sink
+	peer --mode sink
 	printf 'hello' >"$T/in"
-	"$TP" --cafile "$CA" --on-eof=wait localhost "$PORT" <"$T/in" >"$T/out" 2>"$T/err" 3>&- &
+	"$TP" --cafile "$CA" --on-eof=wait --trace localhost "$PORT" <"$T/in" >"$T/out" 2>"$T/err" 3>&- &
 	TP_PID=$!
-	sleep 1
-	# stdin ended long ago, yet the sink has not seen close_notify and tlspipe still waits
-	kill -0 "$TP_PID"
-	assert_equal "$(cat "$T/srv.out")" ""
+	BG+=("$TP_PID")
+	wait_for "$T/err" "stdin: EOF" 5000
+	# half a second after stdin's EOF the sink has not seen close_notify,
+	# tlspipe has not sent it, and it still waits
+	nap 0.5
+	alive "$TP_PID"
+	assert_equal "$(<"$T/srv.out")" ""
+	refute has "$T/err" "close_notify"
+	refute has "$T/err" "alert sent"
 	kill -TERM "$TP_PID"
 	reap "$TP_PID" 5
-	TP_PID=
 	assert_equal "$RC" 143
 	wait_server
 	grep -q 'bytes=5 close_notify=1' "$T/srv.out"
 }
 
 @test "--on-eof=wait still receives everything the server sends before its close_notify" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode send --bytes 100000
+	peer --mode send --bytes 100000
 	run to_file "$T/out" tpq --on-eof=wait localhost "$PORT" </dev/null
 	assert_success
 	wait_server
@@ -100,8 +102,7 @@ closed_stdin() {
 }
 
 @test "--on-eof=wait works against a TLS 1.2 server that sends and closes" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode send --tls 1.2 --bytes 100000
+	peer --mode send --tls 1.2 --bytes 100000
 	run to_file "$T/out" tpq --on-eof=wait localhost "$PORT" </dev/null
 	assert_success
 	wait_server
@@ -109,8 +110,7 @@ closed_stdin() {
 }
 
 @test "--recv-only receives the server's data and exits 0 while stdin never ends" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode send --bytes 100000
+	peer --mode send --bytes 100000
 	hold_stdin
 	run to_file "$T/out" tpq --recv-only localhost "$PORT" <"$T/stdin" {HOLD}>&-
 	assert_success
@@ -120,8 +120,7 @@ closed_stdin() {
 }
 
 @test "--recv-only prints a speak-first banner and exits 0 while stdin never ends" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode speak-first --text 'banner'
+	peer --mode speak-first --text 'banner'
 	hold_stdin
 	run tpq --recv-only localhost "$PORT" <"$T/stdin" {HOLD}>&-
 	assert_success
@@ -129,8 +128,7 @@ closed_stdin() {
 }
 
 @test "--recv-only does not read stdin at all" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode speak-first --text 'banner'
+	peer --mode speak-first --text 'banner'
 	printf 'must stay unread\n' >"$T/in"
 	local fd
 	exec {fd}<"$T/in"
@@ -147,7 +145,7 @@ closed_stdin() {
 
 @test "--send-only discards what the server sends and uploads exactly" {
 	random_file "$T/in" 1048576
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" --mode echo
+	peer --mode echo
 	run to_file "$T/out" tpq --send-only localhost "$PORT" <"$T/in"
 	assert_success
 	assert_equal "$(stat -c %s "$T/out")" 0
@@ -156,13 +154,10 @@ closed_stdin() {
 }
 
 @test "a server that sends close_notify first still gets the rest of stdin, and both exit 0" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode send --text 'early goodbye'
+	peer --mode send --text 'early goodbye'
 	random_file "$T/in" 1048576
-	mkfifo "$T/slow"
-	(sleep 0.5; cat "$T/in") >"$T/slow" 3>&- &
-	BG_PID=$!
-	run tpq localhost "$PORT" <"$T/slow"
+	feed_after_close_notify
+	run err_to "$T/err" tpq --trace localhost "$PORT" <"$T/slow"
 	assert_success
 	assert_output "early goodbye"
 	wait_server
@@ -173,13 +168,10 @@ closed_stdin() {
 
 @test "a tlspipe server that half-closes first receives the rest of the client's stdin exactly" {
 	printf 'server says bye\n' >"$T/srv.in"
-	SRV_STDIN="$T/srv.in" start_server timeout 30 "$TP" -l --cert "$CERTS/server.pem" \
-		--key "$CERTS/server.key" --on-eof=notify 127.0.0.1 0
+	SRV_STDIN="$T/srv.in" tp_server --cert "$CERTS/server.pem" --key "$CERTS/server.key" --on-eof=notify
 	random_file "$T/in" 1048576
-	mkfifo "$T/slow"
-	(sleep 0.5; cat "$T/in") >"$T/slow" 3>&- &
-	BG_PID=$!
-	run tpq localhost "$PORT" <"$T/slow"
+	feed_after_close_notify
+	run err_to "$T/err" tpq --trace localhost "$PORT" <"$T/slow"
 	assert_success
 	assert_output "server says bye"
 	wait_server
@@ -188,34 +180,36 @@ closed_stdin() {
 	assert_equal "$(sha "$T/srv.out")" "$(sha "$T/in")"
 }
 
-@test "lines Q, R, K and k pass through verbatim: no in-band commands" {
-	printf 'Q\nR\nK\nk\n' >"$T/in"
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" --mode echo
+# echoed_verbatim: $T/in through an echo peer: back exactly, and the peer
+# got exactly it
+echoed_verbatim() {
+	peer --mode echo
 	run to_file "$T/out" tpq localhost "$PORT" <"$T/in"
 	assert_success
 	cmp "$T/in" "$T/out"
 	wait_server
 	assert_equal "$(sink_sha)" "$(sha "$T/in")"
+}
+
+@test "lines Q, R, K and k pass through verbatim: no in-band commands" {
+	printf 'Q\nR\nK\nk\n' >"$T/in"
+	echoed_verbatim
 }
 
 @test "all 256 byte values pass through verbatim in both directions" {
-	local i
-	for i in $(seq 0 255); do
-		printf "\\$(printf %03o "$i")"
-	done >"$T/one"
-	cat "$T/one" "$T/one" "$T/one" "$T/one" >"$T/in"
+	local i o all=
+	for ((i = 0; i < 256; i++)); do
+		printf -v o '\\%03o' "$i"
+		all+=$o
+	done
+	# shellcheck disable=SC2059
+	printf "$all$all$all$all" >"$T/in"
 	assert_equal "$(stat -c %s "$T/in")" 1024
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" --mode echo
-	run to_file "$T/out" tpq localhost "$PORT" <"$T/in"
-	assert_success
-	cmp "$T/in" "$T/out"
-	wait_server
-	assert_equal "$(sink_sha)" "$(sha "$T/in")"
+	echoed_verbatim
 }
 
 @test "--crlf turns a lone LF into CRLF and keeps an existing CRLF" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode sink --out "$T/got"
+	peer --mode sink --out "$T/got"
 	run tpq --crlf localhost "$PORT" < <(printf 'a\nb\r\n')
 	assert_success
 	wait_server
@@ -223,17 +217,19 @@ closed_stdin() {
 }
 
 @test "--crlf keeps a CRLF split across two reads of stdin" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode sink --out "$T/got"
-	run tpq --crlf localhost "$PORT" < <(printf 'a\r'; sleep 0.3; printf '\nb\n')
+	peer --mode sink --out "$T/got"
+	# the second read only once the first one, "a\r", has been sent
+	mkfifo "$T/slow"
+	{ printf 'a\r'; follow "$T/err" 10000 '/ SSL_write\(.*, 2\) = 2$/'; printf '\nb\n'; } >"$T/slow" 3>&- &
+	BG+=("$!")
+	run err_to "$T/err" tpq --crlf --trace localhost "$PORT" <"$T/slow"
 	assert_success
 	wait_server
 	printf 'a\r\nb\r\n' | cmp - "$T/got"
 }
 
 @test "without --crlf a lone LF is sent as it is" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode sink --out "$T/got"
+	peer --mode sink --out "$T/got"
 	run tpq localhost "$PORT" < <(printf 'a\nb\r\n')
 	assert_success
 	wait_server
@@ -241,7 +237,7 @@ closed_stdin() {
 }
 
 @test "a closed stdin counts as empty: exit 0, nothing sent, close_notify sent" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" --mode sink
+	peer --mode sink
 	run closed_stdin tpq localhost "$PORT"
 	assert_success
 	wait_server
@@ -257,7 +253,7 @@ closed_stdin() {
 
 @test "a closed stdout is fine with --send-only" {
 	random_file "$T/in" 100000
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" --mode echo
+	peer --mode echo
 	run closed_stdout tpq --send-only localhost "$PORT" <"$T/in"
 	assert_success
 	wait_server

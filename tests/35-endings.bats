@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Endings with default flags: --on-eof=auto holds close_notify until the peer
-# is quiet, exit 5 only where bytes may be missing, nothing lost to a reset,
-# and signals that end an upload cleanly.
+# is quiet, exit 5 only where bytes may be missing, nothing lost to a reset.
+# Signals that end an upload cleanly: 36-signals.bats.
 load helpers
 bats_require_minimum_version 1.5.0
 
@@ -9,15 +9,6 @@ MODES=("" "-b" "-P" "-R" "--io=bio-pair" "-s 1000")
 # the reset races run this often in each mode (make check-full: 50, or
 # TP_RACE_RUNS)
 RUNS=$((${TP_FULL:-0} == 1 ? ${TP_RACE_RUNS:-50} : 1))
-
-# tlspipe under a short limit: a hang fails the test instead of stalling it
-tpq() {
-	timeout 20 "$TP" --cafile "$CA" "$@"
-}
-
-peer() {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@"
-}
 
 # ---- --on-eof=auto, the client's default ----
 
@@ -55,10 +46,9 @@ answered() {
 	# a server whose lines come 0.4 s apart for 2 s: a fixed 1 s after
 	# stdin's EOF would cut them; a quiet time of 1 s never does
 	rm -f "$T/fifo" && mkfifo "$T/fifo"
-	(for i in 1 2 3 4 5; do echo "line $i"; sleep 0.4; done) >"$T/fifo" &
-	BG_PID=$!
-	SRV_STDIN="$T/fifo" start_server timeout 30 "$TP" -l --cert "$CERTS/server.pem" \
-		--key "$CERTS/server.key" 127.0.0.1 0
+	(for i in 1 2 3 4 5; do echo "line $i"; nap 0.4; done) >"$T/fifo" 3>&- &
+	BG+=("$!")
+	SRV_STDIN="$T/fifo" tp_server --cert "$CERTS/server.pem" --key "$CERTS/server.key"
 	run --separate-stderr tpq localhost "$PORT" </dev/null
 	assert_success
 	assert_equal "${#lines[@]}" 5
@@ -109,8 +99,8 @@ answered() {
 }
 
 @test "--on-eof=auto can be asked of a server too" {
-	SRV_STDIN=/dev/null start_server timeout 30 "$TP" -l --on-eof=auto --eof-grace=0.2 \
-		--cert "$CERTS/server.pem" --key "$CERTS/server.key" 127.0.0.1 0
+	SRV_STDIN=/dev/null tp_server --on-eof=auto --eof-grace=0.2 \
+		--cert "$CERTS/server.pem" --key "$CERTS/server.key"
 	# the client waits for the server, which says goodbye after its grace
 	run --separate-stderr tpq --on-eof=wait localhost "$PORT" </dev/null
 	assert_success
@@ -195,76 +185,4 @@ banner_kept() {
 		stderr_has "reset"
 		wait_server
 	done; done
-}
-
-# ---- signals under load ----
-
-# socket_full TRACE: until tlspipe's --trace shows a write that waits for
-# the socket: WANT_WRITE, or (-b, where the write blocks inside SSL_write)
-# more whole writes than the kernel's buffers hold (4 MiB + 64 KiB here)
-socket_full() {
-	local end=$(($(now_ms) + 10000))
-	while [ "$(now_ms)" -lt "$end" ]; do
-		grep -q "WANT_WRITE" "$1" && return 0
-		[ "$(grep -c '262144) = 262144' "$1")" -ge 20 ] && return 0
-		sleep 0.02
-	done
-	echo "no full socket in $1:"
-	tail "$1"
-	return 1
-}
-
-# upload_signalled SIG CODE MODE...: SIG arrives while a write is pending
-# on a full socket (the sink reads nothing for 2 s); the record in flight
-# and close_notify reach the sink, and tlspipe exits CODE
-upload_signalled() {
-	local sig=$1 code=$2
-	shift 2
-	head -c 8388608 /dev/zero >"$T/in"
-	peer --mode sink --pause-ms 2000 --rcvbuf 65536
-	env --default-signal="$sig" "$TP" --cafile "$CA" --trace --stats="$T/stats" "$@" \
-		localhost "$PORT" <"$T/in" >"$T/out" 2>"$T/err" 3>&- &
-	TP_PID=$!
-	socket_full "$T/err"
-	kill -s "$sig" "$TP_PID"
-	reap "$TP_PID" 6
-	TP_PID=
-	[ "$RC" -eq "$code" ] || { echo "mode '$*': exit $RC, wanted $code"; tail -5 "$T/err"; return 1; }
-	wait_server
-	local sent
-	sent=$(jq -r .bytes_out "$T/stats")
-	grep -q "bytes=$sent close_notify=1" "$T/srv.out" ||
-		{ echo "mode '$*': sent $sent, the sink says: $(cat "$T/srv.out")"; return 1; }
-}
-
-@test "SIGTERM during an upload: the data in flight, then close_notify, reach the peer; exit 143 (every mode)" {
-	local m
-	for m in "${MODES[@]}"; do
-		# shellcheck disable=SC2086
-		upload_signalled TERM 143 $m
-	done
-}
-
-@test "SIGINT and SIGHUP during an upload end it the same way" {
-	upload_signalled INT 130
-	upload_signalled HUP 129 --io=bio-pair
-}
-
-@test "a peer that stopped reading cannot hold a signalled exit for more than a few seconds" {
-	local m t0
-	head -c 8388608 /dev/zero >"$T/in"
-	for m in "${MODES[@]}"; do
-		peer --mode stall --hold-ms 15000 --rcvbuf 65536
-		# shellcheck disable=SC2086
-		"$TP" --cafile "$CA" --trace $m localhost "$PORT" <"$T/in" >"$T/out" 2>"$T/err" 3>&- &
-		TP_PID=$!
-		socket_full "$T/err"
-		t0=$(now_ms)
-		kill -TERM "$TP_PID"
-		reap "$TP_PID" 8
-		TP_PID=
-		[ "$RC" -eq 143 ] || { echo "mode '$m': exit $RC after $(($(now_ms) - t0)) ms"; return 1; }
-		kill "$SRV_PID"
-		wait_server
-	done
 }

@@ -248,8 +248,7 @@ bats_require_minimum_version 1.5.0
 
 @test "a server with an encrypted key and --key-pass serves a verified connection" {
 	export TP_TEST_PASS=sekrit
-	start_server timeout 20 "$TP" -l --cert "$CERTS/server.pem" --key "$CERTS/enc.key" \
-		--key-pass env:TP_TEST_PASS 127.0.0.1 0
+	tp_server --cert "$CERTS/server.pem" --key "$CERTS/enc.key" --key-pass env:TP_TEST_PASS
 	run timeout 10 "$TP" --cafile "$CA" localhost "$PORT" <<<"through an encrypted key"
 	assert_success
 	wait_server
@@ -281,23 +280,24 @@ bats_require_minimum_version 1.5.0
 
 @test "a server that never answers the handshake is exit 6 after -w 1" {
 	start_server timeout 20 "$PEER" --mode silent --hold-ms 5000
-	local t0
-	t0=$(now_ms)
+	now_us
+	local t0=$NOW_US
 	run --separate-stderr timeout 10 "$TP" --cafile "$CA" -w 1 localhost "$PORT" <<<"payload"
 	assert_equal "$status" 6
-	assert [ $(($(now_ms) - t0)) -lt 3000 ]
+	ms_since "$t0"
+	assert [ "$MS" -lt 3000 ]
 }
 
 @test "--idle-timeout 1 ends an idle connection with exit 6" {
-	start_server timeout 20 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode stall --hold-ms 5000
+	peer --mode stall --hold-ms 5000
 	hold_stdin
-	local t0
-	t0=$(now_ms)
+	now_us
+	local t0=$NOW_US
 	run --separate-stderr timeout 10 "$TP" --cafile "$CA" --idle-timeout 1 localhost "$PORT" \
 		<"$T/stdin" {HOLD}>&-
 	assert_equal "$status" 6
-	assert [ $(($(now_ms) - t0)) -lt 3000 ]
+	ms_since "$t0"
+	assert [ "$MS" -lt 3000 ]
 }
 
 # ---- signals ----
@@ -305,17 +305,17 @@ bats_require_minimum_version 1.5.0
 # signalled SIG CODE: tlspipe connected to an echo peer with stdin still open
 # gets SIG, exits CODE, and the peer has received close_notify
 signalled() {
-	start_server timeout 20 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" --mode echo
+	peer --mode echo
 	hold_stdin
 	# a background job would start with SIGINT ignored: give it the default
 	env --default-signal="$1" "$TP" --cafile "$CA" localhost "$PORT" \
 		<"$T/stdin" >"$T/out" 2>"$T/err" 3>&- {HOLD}>&- &
 	TP_PID=$!
+	BG+=("$TP_PID")
 	printf 'hello\n' >&"$HOLD"
 	wait_for "$T/out" hello 2000
 	kill -s "$1" "$TP_PID"
 	reap "$TP_PID" 3
-	TP_PID=
 	assert_equal "$RC" "$2"
 	wait_server
 	grep -q 'bytes=6 close_notify=1' "$T/srv.out"
@@ -335,12 +335,13 @@ signalled() {
 
 @test "SIGTERM during a handshake that never comes exits 143 at once" {
 	start_server timeout 20 "$PEER" --mode silent --hold-ms 5000
-	"$TP" --cafile "$CA" localhost "$PORT" </dev/null >"$T/out" 2>"$T/err" 3>&- &
+	"$TP" --cafile "$CA" --trace localhost "$PORT" </dev/null >"$T/out" 2>"$T/err" 3>&- &
 	TP_PID=$!
-	sleep 0.3
+	BG+=("$TP_PID")
+	# the signal comes once tlspipe waits for the server's answer
+	wait_for "$T/err" "sent ClientHello" 5000
 	kill -TERM "$TP_PID"
 	reap "$TP_PID" 2
-	TP_PID=
 	assert_equal "$RC" 143
 }
 

@@ -15,15 +15,12 @@ start_tp() {
 	: >"$T/out"
 	"$TP" --cafile "$CA" "$@" <"$T/stdin" >"$T/out" 2>"$T/err" 3>&- {HOLD}>&- &
 	TP_PID=$!
+	BG+=("$TP_PID")
 }
 
 # out_is TEXT MS: tlspipe's stdout becomes exactly TEXT within MS
 out_is() {
-	local end=$(($(now_ms) + $2))
-	while [ "$(now_ms)" -lt "$end" ]; do
-		[ "$(cat "$T/out")" = "$1" ] && return 0
-		sleep 0.02
-	done
+	wait_until "$2" out_now "$1" && return 0
 	echo "after $2 ms stdout is not \"$1\" but:"
 	cat "$T/out"
 	echo "stderr:"
@@ -31,20 +28,24 @@ out_is() {
 	return 1
 }
 
+# out_now TEXT: tlspipe's stdout is exactly TEXT (as $(cat) would give it:
+# without its last newlines)
+out_now() {
+	local data=
+	IFS= read -r -d '' data <"$T/out" || true
+	while [[ $data == *$'\n' ]]; do data=${data%$'\n'}; done
+	[ "$data" = "$1" ]
+}
+
 # finish: end stdin; tlspipe must then exit 0
 finish() {
 	end_stdin
 	reap "$TP_PID" 5
-	TP_PID=
 	assert_equal "$RC" 0
 }
 
-echo_peer() {
-	start_server timeout 20 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" --mode echo "$@"
-}
-
 @test "a line typed on an open stdin reaches an echo server and comes back at once" {
-	echo_peer
+	peer --mode echo
 	hold_stdin
 	start_tp localhost "$PORT"
 	type_line hello
@@ -55,20 +56,19 @@ echo_peer() {
 }
 
 @test "two lines typed 0.5 s apart each come back before the next is typed" {
-	echo_peer
+	peer --mode echo
 	hold_stdin
 	start_tp localhost "$PORT"
 	type_line one
 	out_is one 1000
-	sleep 0.5
+	nap 0.5	# "two" comes when "one" has long been back
 	type_line two
 	out_is "$(printf 'one\ntwo')" 1000
 	finish
 }
 
 @test "a server that speaks first is printed before any stdin is given" {
-	start_server timeout 20 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode speak-first --text $'banner\n'
+	peer --mode speak-first --text $'banner\n'
 	hold_stdin
 	start_tp localhost "$PORT"
 	out_is banner 1000
@@ -78,8 +78,7 @@ echo_peer() {
 }
 
 @test "a server that speaks first over TLS 1.2 is printed before any stdin is given" {
-	start_server timeout 20 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode speak-first --tls 1.2 --text $'banner\n'
+	peer --mode speak-first --tls 1.2 --text $'banner\n'
 	hold_stdin
 	start_tp localhost "$PORT"
 	out_is banner 1000
@@ -89,7 +88,7 @@ echo_peer() {
 @test "a typed line comes back at once in every write mode" {
 	local m
 	for m in "" "-b" "-P" "-R" "--io=bio-pair" "--io=bio-pair -R -P" "-b -P -R" "-s 3"; do
-		echo_peer
+		peer --mode echo
 		hold_stdin
 		# shellcheck disable=SC2086
 		start_tp $m localhost "$PORT"

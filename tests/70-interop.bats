@@ -5,44 +5,14 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-eval "helpers_$(declare -f setup)"
-eval "helpers_$(declare -f teardown)"
-setup() {
-	helpers_setup
-	GNUTLS_PID= SS_HOLD= C_HOLD=
-}
-teardown() {
-	kill_reap ${GNUTLS_PID:-}
-	if [ -n "${SS_HOLD:-}" ]; then
-		exec {SS_HOLD}>&-
-	fi
-	if [ -n "${C_HOLD:-}" ]; then
-		exec {C_HOLD}>&-
-	fi
-	helpers_teardown
-}
-
 SIZE=$((${TP_FULL:-0} == 1 ? 16777216 : 2097152))  # 16 MiB in make check-full
 EVERY=262144  # rekey every 256 KiB
 
 # ---- helpers ----
 
-# tp_server [options]: tlspipe -l on 127.0.0.1, a free port; sets PORT, and
-# PIN when the identity is ephemeral (no --cert)
-tp_server() {
-	rm -f "$T/srv.out" "$T/srv.err"
-	start_server timeout 60 "$TP" -l "$@" 0 || return 1
-	PIN=$(sed -n 's/.* pin \(sha256\/\/[A-Za-z0-9+\/=]*\)$/\1/p' "$T/srv.err")
-}
-
 # the server with the CA's localhost certificate
 tp_server_cert() {
 	tp_server --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@"
-}
-
-# jstat FILE KEY: one value from a --stats JSON line
-jstat() {
-	jq -r ".$2" "$1" 2>/dev/null
 }
 
 # ge NAME VALUE MIN
@@ -66,14 +36,7 @@ server_got_it() {
 
 # hold_client_stdin: a fifo $T/c.in that stays open (no EOF) until teardown
 hold_client_stdin() {
-	mkfifo "$T/c.in"
-	exec {C_HOLD}<>"$T/c.in"
-}
-
-# the public-key pin of a PEM certificate, as curl and tlspipe write it
-pin_of() {
-	echo "sha256//$(openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform der |
-		openssl dgst -sha256 -binary | base64)"
+	hold c.in C_HOLD
 }
 
 # s_client TLS [options]: openssl s_client against tlspipe -l. -quiet alone
@@ -180,9 +143,7 @@ s_client() {
 # is a command. Without -quiet (which would disable the commands) it writes
 # its own words to stdout around the payload.
 s_server() {
-	rm -f "$T/srv.out" "$T/srv.err" "$T/ss.in"
-	mkfifo "$T/ss.in"
-	exec {SS_HOLD}<>"$T/ss.in"
+	hold ss.in SS_HOLD
 	SRV_STDIN="$T/ss.in" start_server timeout 60 openssl s_server -accept 127.0.0.1:0 -naccept 1 \
 		-cert "$CERTS/server.pem" -key "$CERTS/server.key" "$@"
 }
@@ -210,44 +171,43 @@ ss_payload() {
 # slow_cat FILE: FILE in 64 KiB pieces, 10 ms apart (a transfer of a second
 # or so, long enough to rekey in the middle of it)
 slow_cat() {
-	local i n
-	n=$((($(stat -c %s "$1") + 65535) / 65536))
-	for ((i = 0; i < n; i++)); do
-		dd if="$1" bs=65536 skip="$i" count=1 status=none
-		sleep 0.01
-	done
-}
-
-# wait_size FILE BYTES: until FILE holds at least BYTES, at most 10 s
-wait_size() {
-	local i
-	for i in $(seq 500); do
-		[ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
-		sleep 0.02
-	done
-	echo "$1 never reached $2 bytes"
-	return 1
+	python3 -c '
+import sys, time
+src, out = open(sys.argv[1], "rb"), sys.stdout.buffer
+while True:
+    piece = src.read(65536)
+    if not piece:
+        break
+    out.write(piece)
+    out.flush()
+    time.sleep(0.01)
+' "$1"
 }
 
 # rekeyed_by_s_server TLS CMD MODE: tlspipe in MODE uploads $T/in (4 MiB in
-# make check-full, 1 MiB in make check) into s_server, which gets CMD on its
-# stdin once a quarter has arrived
+# make check-full, 1 MiB in make check) into s_server: half of it, then
+# the rest once s_server has had a quarter and been given CMD on its stdin:
+# the rest is on its way while s_server rekeys
 rekeyed_by_s_server() {
-	local v=$1 cmd=$2 mode=$3 rc=0
+	local v=$1 cmd=$2 mode=$3 rc=0 half
 	local -a opts
 	read -ra opts <<<"$mode"
 	echo "TLS $v, s_server command $cmd, tlspipe $mode"
 	s_server "-tls${v/./_}"
-	slow_cat "$T/in" 3>&- {SS_HOLD}>&- |
+	half=$(($(stat -c %s "$T/in") / 2))
+	hold go GO	# held: the word "go" never waits for its reader
+	{ head -c "$half" "$T/in"; read -r _ <"$T/go"; tail -c +$((half + 1)) "$T/in"; } 3>&- {SS_HOLD}>&- |
 		timeout 30 "$TP" --cafile "$CA" "${opts[@]}" --stats="$T/cli.json" \
-			localhost "$PORT" >/dev/null 2>"$T/cli.err" 3>&- {SS_HOLD}>&- &
+			localhost "$PORT" >/dev/null 2>"$T/cli.err" 3>&- {SS_HOLD}>&- {GO}>&- &
 	TP_PID=$!
-	wait_size "$T/srv.out" $(($(stat -c %s "$T/in") / 4))
+	BG+=("$TP_PID")
+	wait_size "$T/srv.out" $((half / 2))
 	printf '%s\n' "$cmd" >&"$SS_HOLD"
-	wait "$TP_PID" || rc=$?
-	TP_PID=
-	exec {SS_HOLD}>&-
-	SS_HOLD=
+	echo go >&"$GO"
+	reap "$TP_PID" 30
+	rc=$RC
+	release SS_HOLD
+	release GO
 	end_server 5
 	if [ "$rc" -ne 0 ]; then
 		echo "tlspipe exited $rc:"
@@ -277,21 +237,6 @@ rekeyed_by_s_server() {
 	done
 }
 
-# gnutls_serv [options]: gnutls-serv on a free port; sets GNUTLS_PID, GPORT
-gnutls_serv() {
-	GPORT=$(free_port)
-	timeout 60 gnutls-serv -p "$GPORT" --x509certfile "$CERTS/server.pem" \
-		--x509keyfile "$CERTS/server.key" "$@" </dev/null >"$T/gnutls.out" 2>&1 3>&- &
-	GNUTLS_PID=$!
-	local i
-	for i in $(seq 100); do
-		grep -q 'listening on IPv4' "$T/gnutls.out" && return 0
-		sleep 0.05
-	done
-	cat "$T/gnutls.out"
-	return 1
-}
-
 @test "tlspipe moves 4 MiB of text through gnutls-serv --echo and back exactly (TLS 1.3 and 1.2)" {
 	command -v gnutls-serv >/dev/null || skip "gnutls-serv is not installed"
 	# gnutls-serv --echo answers line by line: text, not random binary
@@ -305,8 +250,6 @@ gnutls_serv() {
 			<"$T/in" >"$T/out" 2>"$T/err" || { cat "$T/err"; false; }
 		assert_equal "$(sha "$T/out")" "$(sha "$T/in")"
 		assert_equal "$(jstat "$T/cli.json" protocol)" "TLSv$v"
-		kill "$GNUTLS_PID"
-		wait "$GNUTLS_PID" 2>/dev/null || true
-		GNUTLS_PID=
+		stop_bg "$GNUTLS_PID"
 	done
 }

@@ -6,55 +6,32 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-eval "helpers_$(declare -f setup)"
-eval "helpers_$(declare -f teardown)"
-setup() {
-	helpers_setup
-	SLOW_PID=
-}
-teardown() {
-	if [ -n "${SLOW_PID:-}" ]; then
-		kill "$SLOW_PID" 2>/dev/null || true
-		wait "$SLOW_PID" 2>/dev/null || true
-	fi
-	helpers_teardown
-}
-
-# tlspipe under a short limit: a hang fails the test instead of stalling it
-tpq() {
-	timeout 20 "$TP" --cafile "$CA" "$@"
-}
-
-# a test peer with the test CA's localhost certificate
-peer() {
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@"
-}
-
-# slow_server SECS [tlspipe options]: a tlspipe -l server whose stdout is a
-# pipe nobody reads for SECS seconds, then read to the end and hashed into
-# $T/srv.sha. While its stdout is full it stops reading the socket: the client
-# meets WANT_WRITE, and the retry completes once the reader starts.
+# slow_server SECS|want_write [tlspipe options]: a tlspipe -l server whose
+# stdout is a pipe nobody reads for SECS seconds, or until the client's
+# trace ($T/err) shows a write that met WANT_WRITE (at most 10 s); then read
+# to the end and hashed into $T/srv.sha. While its stdout is full it stops
+# reading the socket: the client meets WANT_WRITE, and the retry completes
+# once the reader starts.
 slow_server() {
+	start_server slow_pipe "$@"
+}
+slow_pipe() {
 	local secs=$1
 	shift
-	(timeout 30 "$TP" -l --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@" 127.0.0.1 0 \
-		</dev/null 2>"$T/srv.err" | { sleep "$secs"; sha256sum | cut -d' ' -f1 >"$T/srv.sha"; }) 3>&- &
-	SLOW_PID=$!
-	local i
-	for i in $(seq 100); do
-		PORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\).*/\1/p' "$T/srv.err" 2>/dev/null | head -n 1)
-		[ -n "$PORT" ] && return 0
-		sleep 0.05
-	done
-	echo "slow server did not start" >&2
-	cat "$T/srv.err" >&2
-	return 1
+	timeout 30 "$TP" -l --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@" 127.0.0.1 0 |
+		{ stall "$secs"; sha256sum | cut -d' ' -f1 >"$T/srv.sha"; }
+}
+
+stall() {
+	if [ "$1" = want_write ]; then
+		follow "$T/err" 10000 '/= -1 WANT_WRITE$/' || true
+	else
+		nap "$1"
+	fi
 }
 
 wait_slow() {
-	SLOW_RC=0
-	wait "$SLOW_PID" || SLOW_RC=$?
-	SLOW_PID=
+	wait_server
 }
 
 # the keys the man page promises in every --stats object
@@ -182,7 +159,7 @@ failed_stats() {
 }
 
 @test "--stats on an untrusted certificate: every key, exit_code 4" {
-	start_server timeout 30 "$PEER" --cert "$CERTS/selfsigned.pem" --key "$CERTS/selfsigned.key" --mode sink
+	peer_as selfsigned --mode sink
 	run tpq --stats="$T/s.json" localhost "$PORT" <<<"secret"
 	assert_equal "$status" 4
 	failed_stats "$T/s.json" 4
@@ -273,12 +250,11 @@ failed_stats() {
 
 @test "--trace shows a write stopping with WANT_WRITE and its identical retry completing" {
 	random_file "$T/in" 16777216
-	slow_server 1.5 --trace -v
-	run --separate-stderr tpq --trace --stats="$T/s.json" localhost "$PORT" <"$T/in"
+	slow_server want_write --trace -v
+	run err_to "$T/err" tpq --trace --stats="$T/s.json" localhost "$PORT" <"$T/in"
 	assert_success
 	wait_slow
 	assert_equal "$(cat "$T/srv.sha")" "$(sha "$T/in")"
-	echo "$stderr" >"$T/err"
 	grep -qE '^tlspipe: +[0-9]+\.[0-9]{3} SSL_write\(0x[0-9a-f]+, [0-9]+\) = -1 WANT_WRITE$' "$T/err"
 	# each WANT_WRITE is followed by the same call: same pointer, same length,
 	# marked as the identical retry; at least one retry completes
@@ -422,16 +398,11 @@ failed_stats() {
 
 # ---- -v with -k: what verification would have found ----
 
-# peer_as NAME: an echo peer presenting $CERTS/NAME.pem
-peer_as() {
-	start_server timeout 30 "$PEER" --cert "$CERTS/$1.pem" --key "$CERTS/$1.key" --mode echo
-}
-
 @test "-k -v on an expired certificate: expired N days ago, never negative days left, and exit 0" {
 	# mkcerts' expired.pem ended on 2020-02-01
 	local days
 	days=$((($(date +%s) - $(date -d '2020-02-01 00:00:00Z' +%s)) / 86400))
-	peer_as expired
+	peer_as expired --mode echo
 	run --separate-stderr tpq -k -v localhost "$PORT" <<<"hello"
 	assert_success
 	assert_output "hello"
@@ -444,13 +415,13 @@ peer_as() {
 @test "-k -v says what a verifying run would have failed on, in the words of its exit-4 message" {
 	local name words
 	for name in expired wrongname selfsigned; do
-		peer_as "$name"
+		peer_as "$name" --mode echo
 		run --separate-stderr tpq localhost "$PORT" <<<"hello"
 		assert_equal "$status" 4
 		wait_server
 		words=$(sed -n 's/.*failed: certificate verify failed: //p' <<<"$stderr")
 		assert [ -n "$words" ]
-		peer_as "$name"
+		peer_as "$name" --mode echo
 		run --separate-stderr tpq -k -v localhost "$PORT" <<<"hello"
 		assert_success
 		assert_output "hello"
@@ -461,7 +432,7 @@ peer_as() {
 }
 
 @test "-k -v on a server that would pass verification says so" {
-	peer_as server
+	peer_as server --mode echo
 	run --separate-stderr tpq -k -v 127.0.0.1 "$PORT" <<<"hello"
 	assert_success
 	assert_output "hello"
@@ -469,7 +440,7 @@ peer_as() {
 }
 
 @test "-k -v names the expected and the presented names of a certificate for another host" {
-	peer_as wrongname
+	peer_as wrongname --mode echo
 	run --separate-stderr tpq -k -v localhost "$PORT" <<<"hello"
 	assert_success
 	assert_output "hello"
@@ -551,8 +522,7 @@ under_pty() {
 # ---- --keylog ----
 
 @test "--keylog: created 0600, announced on stderr, TLS 1.3 secrets that match the server's own log" {
-	start_server timeout 30 "$TP" -l --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--keylog="$T/srv.keys" 127.0.0.1 0
+	tp_server --cert "$CERTS/server.pem" --key "$CERTS/server.key" --keylog="$T/srv.keys"
 	run --separate-stderr tpq --keylog="$T/keys" localhost "$PORT" <<<"hello"
 	assert_success
 	wait_server

@@ -9,19 +9,6 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-eval "helpers_$(declare -f setup)"
-eval "helpers_$(declare -f teardown)"
-setup() {
-	helpers_setup
-	SS_HOLD=
-}
-teardown() {
-	if [ -n "${SS_HOLD:-}" ]; then
-		exec {SS_HOLD}>&-
-	fi
-	helpers_teardown
-}
-
 # client ARGS...: tlspipe (default flags, --cafile) to localhost ARGS, stdin
 # from $T/in, stdout into $T/out; its status and stderr in $status, $stderr
 client() {
@@ -199,7 +186,7 @@ get() {	# get PATH [Connection]: one HTTP/1.1 GET
 # ---- uploads into sinks that answer (if at all) only after our close_notify ----
 
 @test "tlspipe -l receives an upload whole" {
-	start_server timeout 30 "$TP" -l --cert "$CERTS/server.pem" --key "$CERTS/server.key" 0
+	tp_server --cert "$CERTS/server.pem" --key "$CERTS/server.key"
 	random_file "$T/in" 1048576
 	client localhost "$PORT"
 	exit_0
@@ -224,9 +211,7 @@ ss_payload() {
 }
 
 @test "openssl s_server -naccept 1 receives an upload whole" {
-	rm -f "$T/ss.in"
-	mkfifo "$T/ss.in"
-	exec {SS_HOLD}<>"$T/ss.in"
+	hold ss.in SS_HOLD
 	SRV_STDIN="$T/ss.in" start_server timeout 30 openssl s_server -accept 127.0.0.1:0 -naccept 1 \
 		-cert "$CERTS/server.pem" -key "$CERTS/server.key"
 	random_file "$T/in" 1048576

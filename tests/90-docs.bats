@@ -7,6 +7,12 @@ BASHC="$TOP/completions/tlspipe.bash"
 ZSHC="$TOP/completions/_tlspipe"
 FISHC="$TOP/completions/tlspipe.fish"
 
+# The checks below read each file once into a variable and match it with
+# [[ =~ ]]: a grep per option would be a fork per option. On a whole text,
+# $ is the end of the text only, so the patterns say "( |\n|$)" where grep,
+# line by line, would say "( |$)", and "\n" for ^; [^a-z] matches a newline
+# as well, and [[:blank:]] stands for grep's [[:space:]] within a line.
+
 # the long options --help lists, one per line, without the dashes
 help_long_options() {
 	"$TP" --help | grep -oE -- '--[a-z][a-z0-9-]*' | sed 's/^--//' | sort -u
@@ -17,13 +23,26 @@ help_short_options() {
 	"$TP" --help | grep -oE -- '(^|[ ,])-[A-Za-z0-9]([ ,]|$)' | tr -d ' ,-' | sort -u
 }
 
+# slurp VAR FILE: FILE's text into VAR (no fork)
+slurp() {
+	IFS= read -r -d '' "$1" <"$2" || true
+}
+
+# man_text: the man page as text, in $T/man.txt and MANTXT
+man_text() {
+	mandoc -Tascii "$MAN" | col -b >"$T/man.txt"
+	slurp MANTXT "$T/man.txt"
+}
+
 # missing_in FILE FORMAT: print each long option whose pattern (FORMAT with
 # %s for the name, an extended regexp) does not match FILE
 missing_in() {
-	local file=$1 format=$2 o
+	local format=$2 o re text
+	slurp text "$1"
 	for o in $(help_long_options); do
 		# shellcheck disable=SC2059
-		grep -Eq -e "$(printf -- "$format" "$o")" "$file" || echo "--$o"
+		printf -v re -- "$format" "$o"
+		[[ $text =~ $re ]] || echo "--$o"
 	done
 }
 
@@ -42,7 +61,7 @@ missing_in() {
 }
 
 @test "every long option of --help is in the man page" {
-	mandoc -Tascii "$MAN" | col -b >"$T/man.txt"
+	man_text
 	run missing_in "$T/man.txt" '--%s([^a-z0-9-]|$)'
 	assert_success
 	assert_output ''
@@ -61,66 +80,81 @@ missing_in() {
 }
 
 @test "every long option of --help is in the fish completion" {
-	run missing_in "$FISHC" '(-l|--long-option) %s( |$)'
+	run missing_in "$FISHC" '(-l|--long-option) %s( |\n|$)'
 	assert_success
 	assert_output ''
 }
 
 @test "every short option of --help is in the man page and the three completions" {
-	local o missing=
-	mandoc -Tascii "$MAN" | col -b >"$T/man.txt"
+	local o re missing= bash zsh fish
+	man_text
+	slurp bash "$BASHC"
+	slurp zsh "$ZSHC"
+	slurp fish "$FISHC"
 	for o in $(help_short_options); do
-		grep -Eq -e "(^|[^a-z0-9-])-$o([^a-zA-Z0-9-]|$)" "$T/man.txt" || missing+=" man:-$o"
-		grep -Eq -e "(^|[^a-z0-9-])-$o([^a-zA-Z0-9-]|$)" "$BASHC" || missing+=" bash:-$o"
-		grep -Eq -e "(^|[^a-z0-9-])-$o([^a-zA-Z0-9-]|$)" "$ZSHC" || missing+=" zsh:-$o"
-		grep -Eq -e "-s $o( |$)" "$FISHC" || missing+=" fish:-$o"
+		re="(^|[^a-z0-9-])-$o([^a-zA-Z0-9-]|\$)"
+		[[ $MANTXT =~ $re ]] || missing+=" man:-$o"
+		[[ $bash =~ $re ]] || missing+=" bash:-$o"
+		[[ $zsh =~ $re ]] || missing+=" zsh:-$o"
+		re="-s $o( |"$'\n'"|\$)"
+		[[ $fish =~ $re ]] || missing+=" fish:-$o"
 	done
 	assert_equal "$missing" ''
 }
 
 @test "every --stats key, signal and environment variable is in the man page (and the keys in the README)" {
-	mandoc -Tascii "$MAN" | col -b >"$T/man.txt"
+	man_text
 	# a usage error still writes the JSON line (to stderr with -): its keys are the real ones
 	run bash -c "'$TP' --stats=- --write-size=0 localhost 1 2>&1 >/dev/null | grep '^{'"
 	assert_success
-	local keys k missing=
-	keys=$(printf '%s\n' "$output" | jq -r 'keys_unsorted[]')
-	assert [ "$(printf '%s\n' "$keys" | wc -l)" -ge 19 ]
-	for k in $keys; do
-		grep -Eq -e "(^|[^a-z_])${k}([^a-z_]|$)" "$T/man.txt" || missing+=" $k"
-		grep -Eq -e "\`${k}\`" "$TOP/README.md" || missing+=" README:$k"
+	local -a keys
+	local k re readme missing=
+	mapfile -t keys < <(jq -r 'keys_unsorted[]' <<<"$output")
+	assert [ "${#keys[@]}" -ge 19 ]
+	slurp readme "$TOP/README.md"
+	for k in "${keys[@]}"; do
+		re="(^|[^a-z_])${k}([^a-z_]|\$)"
+		[[ $MANTXT =~ $re ]] || missing+=" $k"
+		[[ $readme == *"\`${k}\`"* ]] || missing+=" README:$k"
 	done
 	for k in SIGUSR1 SIGINT SIGTERM SIGHUP SSLKEYLOGFILE; do
-		grep -q -e "$k" "$T/man.txt" || missing+=" $k"
+		[[ $MANTXT == *"$k"* ]] || missing+=" $k"
 	done
 	assert_equal "$missing" ''
 }
 
 @test "the man page has the sections and examples the issues ask for" {
-	mandoc -Tascii "$MAN" | col -b >"$T/man.txt"
-	local s missing=
+	man_text
+	local s re exit missing= nl=$'\n'
+	# whole lines: between two newlines
+	local lines="$nl$MANTXT$nl"
 	for s in NAME SYNOPSIS DESCRIPTION OPTIONS ENVIRONMENT 'EXIT STATUS' EXAMPLES \
 		DIAGNOSTICS 'SEE ALSO' STANDARDS CAVEATS; do
-		grep -qx -e "$s" "$T/man.txt" || missing+=" section:$s"
+		[[ $lines == *"$nl$s$nl"* ]] || missing+=" section:$s"
 	done
 	# every exit status of --help has an entry
 	sed -n '/^EXIT STATUS$/,/^EXAMPLES$/p' "$T/man.txt" >"$T/exit.txt"
+	slurp exit "$T/exit.txt"
+	exit=$nl$exit
 	for s in 0 1 2 3 4 5 6 "128[+]n"; do
-		grep -Eq -e "^ +$s([[:space:]]|$)" "$T/exit.txt" || missing+=" exit:$s"
+		re="$nl +$s([[:space:]]|\$)"
+		[[ $exit =~ $re ]] || missing+=" exit:$s"
 	done
 	for s in 'Connection: close' '--pin sha256//' '--keylog=' '--stats=- ' 'jq ' 'stash' \
 		'WANT_READ' 'WANT_WRITE' 'SSL_MODE_AUTO_RETRY' 'BIO pair' 'bad length' \
 		'listening on 127.0.0.1:40123 pin sha256//' '--eof-grace=3' '--on-eof=notify' \
 		'nginx' 'Dovecot' 'OPENSSL-LISTEN' 'gnutls-serv --echo'; do
-		grep -qF -e "$s" "$T/man.txt" || missing+=" text:'$s'"
+		[[ $MANTXT == *"$s"* ]] || missing+=" text:'$s'"
 	done
 	# --on-eof: every value --help names is described, and "Endings" says who needs which
 	for s in auto notify wait exit; do
-		grep -Eq -e "^[[:space:]]+$s[[:space:]]+[A-Z]" "$T/man.txt" || missing+=" on-eof:$s"
+		re="$nl[[:blank:]]+$s[[:blank:]]+[A-Z]"
+		[[ $lines =~ $re ]] || missing+=" on-eof:$s"
 	done
-	grep -qx -e '   Endings' "$T/man.txt" || missing+=" subsection:Endings"
+	[[ $lines == *"$nl   Endings$nl"* ]] || missing+=" subsection:Endings"
 	# the one table of endings: what each exit 0 proves, and 5 and 1
-	grep -Eq -e '^[[:space:]]+Exit[[:space:]]+How it ended[[:space:]]+What that proves' "$T/exit.txt" || missing+=" exit-table"
+	re="$nl[[:blank:]]+Exit[[:blank:]]+How it ended[[:blank:]]+What that proves"
+	[[ $exit =~ $re ]] || missing+=" exit-table"
 	assert_equal "$missing" ''
 }
 
@@ -283,7 +317,7 @@ readme_script() {
 
 # tp_listen [options]: a tlspipe server with the test certificate (SRV_STDIN as its stdin)
 tp_listen() {
-	start_server timeout 30 "$TP" -l --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@" 0
+	tp_server --cert "$CERTS/server.pem" --key "$CERTS/server.key" "$@"
 }
 
 # readme_run SCRIPT ARGS...: run a README script as the README does, tlspipe on PATH
@@ -316,8 +350,7 @@ readme_run() {
 
 	# 200, then a TCP FIN without close_notify: the reply looks right, but
 	# the run is truncated (exit 5), and the script must not pass
-	start_server timeout 30 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
-		--mode send --truncate --text "$(cat "$T/reply.http")"
+	peer --mode send --truncate --text "$(cat "$T/reply.http")"
 	readme_run smoke.sh localhost "$PORT" --cafile "$CA"
 	assert_failure 1
 	assert_line 'smoke test failed: tlspipe exit 5'

@@ -1,55 +1,169 @@
 # Loaded by every .bats file: the tools, real peers on loopback, cleanup.
-load '/usr/lib/bats/bats-support/load'
-load '/usr/lib/bats/bats-assert/load'
+# bats-support and bats-assert, sourced as their load.bash files do but
+# without a dirname fork per file (a fork costs ~8 ms of CPU on the CI VM)
+for f in /usr/lib/bats/bats-support/src/*.bash /usr/lib/bats/bats-assert/src/*.bash; do
+	source "$f"
+done
+unset f
 
-TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+TOP=${BATS_TEST_DIRNAME%/tests}
 TP="$TOP/tlspipe"
 PEER="$TOP/tests/peer"
 CERTS=${TP_CERTS:?run the tests with make check}
 CA="$CERTS/ca.pem"
 
+# Forks are dear here: on the CI VM a fork costs ~7 ms of CPU and a fork+exec
+# ~9 ms, and the suite is CPU-bound. So the helpers wait with bash builtins
+# ($EPOCHREALTIME, read -t, [[ ]]) or on the event itself (a process's exit,
+# tail -F's inotify), never with a sleep, seq, date or sed per try.
+
+# Every test starts with nothing in the background. BG lists every process
+# a test starts in the background (`cmd & BG+=($!)`), HOLDS the variables
+# of the fifos it holds open (hold); teardown releases the fifos and stops
+# and reaps whatever is still running. SRV_PID is the server whose status a
+# test reads (wait_server, end_server); it is in BG too.
 setup() {
 	T=$BATS_TEST_TMPDIR
-	SRV_PID= TP_PID= BG_PID= HOLD= PIN=
-	RS= REAL_PIDS=()	# real servers (below)
+	SRV_PID= HOLD= PIN= RS=
+	BG=() HOLDS=()
 }
 
-# kill_reap PID...: stop and reap what a test left running
-kill_reap() {
-	local p
-	for p in "$@"; do
-		kill -9 "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-}
-
-# a tlspipe (TP_PID) or helper (BG_PID) in the background, a held stdin
-# (HOLD) and the server (SRV_PID, which gets a TERM to say its goodbyes)
 teardown() {
-	real_teardown
-	kill_reap ${TP_PID:-} ${BG_PID:-}
-	end_stdin
-	if [ -n "${SRV_PID:-}" ]; then
-		kill "$SRV_PID" 2>/dev/null || true
-		wait "$SRV_PID" 2>/dev/null || true
+	local v
+	for v in ${HOLDS[@]+"${HOLDS[@]}"}; do
+		release "$v"
+	done
+	stop_bg ${BG[@]+"${BG[@]}"}
+	BG=()
+	SRV_PID=
+	if [ -n "${RS:-}" ]; then
+		rm -rf "$RS"
+		RS=
 	fi
 }
 
-# start_server CMD...: run a peer in the background (stdout $T/srv.out,
-# stderr $T/srv.err) and wait for its "listening on ADDR:PORT" line.
-# Sets SRV_PID and PORT. Stdin is /dev/null unless SRV_STDIN names a file.
+# stop_bg PID...: TERM to each (to its process group too, where it leads
+# one: timeout(1) and the real servers do), at most 2 s for all to end,
+# then KILL for what is left; all reaped and forgotten
+stop_bg() {
+	local p
+	[ "$#" -gt 0 ] || return 0
+	for p in "$@"; do
+		kill -TERM -- "-$p" 2>/dev/null || true
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	wait_until 2000 none_alive "$@" || true
+	for p in "$@"; do
+		kill -KILL -- "-$p" 2>/dev/null || true
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+		forget "$p"
+	done
+}
+
+# forget PID: PID has been reaped: teardown must not signal it (its number
+# may be another process's by then)
+forget() {
+	local -a keep=()
+	local p
+	for p in ${BG[@]+"${BG[@]}"}; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	BG=(${keep[@]+"${keep[@]}"})
+	if [ "${SRV_PID:-}" = "$1" ]; then SRV_PID=; fi
+}
+
+# alive PID / none_alive PID...: (bash reaps an ended child at once, and
+# kill -0 then fails)
+alive() {
+	kill -0 "$1" 2>/dev/null
+}
+none_alive() {
+	local p
+	for p in "$@"; do
+		if alive "$p"; then return 1; fi
+	done
+}
+
+# nap SECS: a pause without a fork: read -t on a pipe nobody writes to (the
+# fifo tests/run.sh made, else a pipe of our own)
+nap() {
+	if [ -z "${NAP_FD:-}" ]; then
+		if [ -p "${TP_NAP:-}" ]; then
+			exec {NAP_FD}<>"$TP_NAP"
+		else
+			exec {NAP_FD}<> <(:)
+		fi
+	fi
+	read -r -t "$1" -u "$NAP_FD" _ || true
+}
+
+# now_us: microseconds since the epoch, in NOW_US (no fork)
+now_us() {
+	NOW_US=${EPOCHREALTIME//[!0-9]/}
+}
+
+# ms_since T0: milliseconds since T0 (a NOW_US), in MS
+ms_since() {
+	now_us
+	MS=$(((NOW_US - $1) / 1000))
+}
+
+# wait_until MS CMD...: until CMD (a builtin, or a function of builtins: no
+# fork per try) returns 0, trying every 10 ms, at most MS milliseconds: 0
+# then; 1 when the time is up; CMD's status when it is 2 or more (give up)
+wait_until() {
+	local end rc
+	now_us
+	end=$((NOW_US + $1 * 1000))
+	shift
+	while :; do
+		rc=0
+		"$@" || rc=$?
+		[ "$rc" -ne 1 ] && return "$rc"
+		now_us
+		[ "$NOW_US" -lt "$end" ] || return 1
+		nap 0.01
+	done
+}
+
+# port_said FILE [ERE]: FILE has a whole line (a line still being written
+# is not read) that matches ERE, by default "listening on ADDR:PORT [pin
+# PIN]"; sets PORT (and PIN) from its groups 1 (and 3)
+port_said() {
+	local line re=${2:-'listening on .*:([0-9]+)( pin (sha256//[A-Za-z0-9+/=]+))?'}
+	[ -e "$1" ] || return 1
+	while IFS= read -r line; do
+		if [[ $line =~ $re ]]; then
+			PORT=${BASH_REMATCH[1]} PIN=${BASH_REMATCH[3]:-}
+			return 0
+		fi
+	done <"$1"
+	return 1
+}
+
+# listening: the server ($SRV_PID) has said where it listens: its "listening
+# on" line on srv.err, or s_server's "ACCEPT ADDR:PORT" on srv.out; sets
+# PORT (and PIN). 2 when the server is gone.
+listening() {
+	port_said "$T/srv.err" && return 0
+	port_said "$T/srv.out" '^ACCEPT .*:([0-9]+)$' && return 0
+	alive "$SRV_PID" || return 2
+	return 1
+}
+
+# start_server CMD...: run a server in the background (stdout $T/srv.out,
+# stderr $T/srv.err) and wait for its "listening on ADDR:PORT" line (at most
+# 10 s). Sets SRV_PID, PORT, and PIN when the line has one (tlspipe -l with
+# an ephemeral identity). Stdin is /dev/null unless SRV_STDIN names a file.
 start_server() {
-	rm -f "$T/srv.out" "$T/srv.err"	# a loop must not read the last server's line
+	: >"$T/srv.out"	# a loop must not read the last server's line
+	: >"$T/srv.err"
+	PORT= PIN=
 	"$@" <"${SRV_STDIN:-/dev/null}" >"$T/srv.out" 2>"$T/srv.err" 3>&- &
 	SRV_PID=$!
-	local i
-	for i in $(seq 100); do
-		PORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\).*/\1/p; s/^ACCEPT .*:\([0-9][0-9]*\)$/\1/p' \
-			"$T/srv.err" "$T/srv.out" 2>/dev/null | head -n 1)
-		[ -n "$PORT" ] && return 0
-		kill -0 "$SRV_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	BG+=("$SRV_PID")
+	wait_until 10000 listening && return 0
 	echo "server did not start: $*" >&2
 	cat "$T/srv.err" >&2
 	return 1
@@ -57,14 +171,49 @@ start_server() {
 
 # wait_server: reap the background server; its status lands in SRV_RC.
 wait_server() {
+	local p=$SRV_PID
 	SRV_RC=0
-	wait "$SRV_PID" || SRV_RC=$?
-	SRV_PID=
+	wait "$p" || SRV_RC=$?
+	forget "$p"
 }
 
-# sink [peer options]: a test peer that hashes what it receives.
+# reap PID SECS: wait at most SECS for PID (then KILL); its status in RC
+reap() {
+	wait_until $(($2 * 1000)) none_alive "$1" || kill -9 "$1" 2>/dev/null || true
+	RC=0
+	wait "$1" || RC=$?
+	forget "$1"
+}
+
+# end_server SECS: the server must be done within SECS, else it gets SIGTERM
+# (timeout(1) passes it on) and, 2 s later, SIGKILL; its status in SRV_RC
+end_server() {
+	if ! wait_until $(($1 * 1000)) none_alive "$SRV_PID"; then
+		kill "$SRV_PID" 2>/dev/null || true
+		wait_until 2000 none_alive "$SRV_PID" || kill -9 "$SRV_PID" 2>/dev/null || true
+	fi
+	wait_server
+}
+
+# peer_as NAME [peer options]: the test peer (tests/peer.c) presenting
+# $CERTS/NAME.pem; peer: with the test CA's localhost certificate; sink: a
+# peer that hashes what it receives
+peer_as() {
+	local name=$1
+	shift
+	start_server timeout 60 "$PEER" --cert "$CERTS/$name.pem" --key "$CERTS/$name.key" "$@"
+}
+peer() {
+	peer_as server "$@"
+}
 sink() {
-	start_server timeout 60 "$PEER" --cert "$CERTS/server.pem" --key "$CERTS/server.key" --mode sink "$@"
+	peer --mode sink "$@"
+}
+
+# tp_server [options]: tlspipe -l on 127.0.0.1, a free port; sets PORT, and
+# PIN when the identity is ephemeral (no --cert)
+tp_server() {
+	start_server timeout 60 "$TP" -l "$@" 0
 }
 
 # tlspipe client against the local CA; under timeout like everything
@@ -72,8 +221,17 @@ tp() {
 	timeout 60 "$TP" --cafile "$CA" "$@"
 }
 
+# tpq: the same under a short limit: a hang fails the test instead of
+# stalling it
+tpq() {
+	timeout 20 "$TP" --cafile "$CA" "$@"
+}
+
+# sha FILE: its SHA-256 in hex
 sha() {
-	sha256sum "$1" | cut -d' ' -f1
+	local h _
+	read -r h _ < <(exec sha256sum "$1")
+	echo "$h"
 }
 
 # pin_of CERT.pem: its --pin, as curl computes one (sha256 of the SubjectPublicKeyInfo)
@@ -88,23 +246,62 @@ random_file() {	# random_file PATH BYTES
 
 # the sink's report: sha256=... bytes=N close_notify=1 ...
 sink_sha() {
-	sed -n 's/.*sha256=\([0-9a-f]*\).*/\1/p' "$T/srv.out"
+	local line re='sha256=([0-9a-f]+)'
+	while IFS= read -r line; do
+		[[ $line =~ $re ]] && echo "${BASH_REMATCH[1]}"
+	done <"$T/srv.out"
+	return 0
 }
 
-now_ms() {
-	date +%s%3N
+# has FILE TEXT: FILE contains TEXT (read by bash: no fork)
+has() {
+	local data=
+	[ -e "$1" ] || return 1
+	IFS= read -r -d '' data <"$1" || true
+	[[ $data == *"$2"* ]]
 }
 
 # wait_for FILE TEXT MS: until FILE contains TEXT, at most MS
 wait_for() {
-	local end=$(($(now_ms) + $3))
-	while [ "$(now_ms)" -lt "$end" ]; do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.02
-	done
+	wait_until "$3" has "$1" "$2" && return 0
 	echo "$1 never got \"$2\":"
 	cat "$1"
 	return 1
+}
+
+# follow FILE MS COND: until a line of FILE, from its first on, as it is
+# written, makes the awk condition COND true (COND may count: ++n >= 20;
+# text to match can come in through the environment: ENVIRON["NAME"]); at
+# most MS milliseconds. tail -F is woken by inotify: no polling.
+follow() {
+	local fd tpid secs rc=0
+	printf -v secs '%d.%03d' $(($2 / 1000)) $(($2 % 1000))
+	exec {fd}< <(exec tail -n +1 -F "$1" 2>/dev/null)
+	tpid=$!
+	# -W interactive: mawk reads a pipe line by line, not a buffer at a time
+	timeout "$secs" awk -W interactive "($3) { found = 1; exit } END { exit !found }" \
+		<&"$fd" 2>/dev/null || rc=$?
+	exec {fd}<&-
+	kill "$tpid" 2>/dev/null || true
+	wait "$tpid" 2>/dev/null || true
+	return "$rc"
+}
+
+# wait_size FILE BYTES: until FILE holds at least BYTES, at most 10 s (tail
+# -F passes on every byte as it is written, woken by inotify; head takes
+# BYTES of them)
+wait_size() {
+	local fd tpid rc=0
+	exec {fd}< <(exec tail -c +1 -F "$1" 2>/dev/null)
+	tpid=$!
+	timeout 10 head -c "$2" <&"$fd" >/dev/null || rc=$?
+	exec {fd}<&-
+	kill "$tpid" 2>/dev/null || true
+	wait "$tpid" 2>/dev/null || true
+	if [ "$rc" -ne 0 ]; then
+		echo "$1 never reached $2 bytes"
+		return 1
+	fi
 }
 
 # pattern N: what peer --mode send --bytes N sends
@@ -119,8 +316,15 @@ to_file() {
 	"$@" >"$f"
 }
 
+# err_to FILE CMD...: CMD's stderr into FILE (`run` keeps stdout)
+err_to() {
+	local f=$1
+	shift
+	"$@" 2>"$f"
+}
+
 stderr_has() {
-	if ! grep -qiF -- "$1" <<<"$stderr"; then
+	if ! [[ ${stderr,,} == *"${1,,}"* ]]; then
 		echo "stderr lacks \"$1\":"
 		echo "$stderr"
 		return 1
@@ -132,52 +336,60 @@ closed_port() {
 	start_server timeout 30 "$PEER" --mode silent
 	CLOSED=$PORT
 	kill "$SRV_PID"
-	wait "$SRV_PID" 2>/dev/null || true
-	SRV_PID=
+	wait_server
 }
 
-# hold_stdin: a fifo $T/stdin that stays open (no EOF) until end_stdin.
-# Start servers before this, and give commands {HOLD}>&-, or they hold it too.
+# hold NAME VAR: a fifo $T/NAME held open (read-write) on the fd in $VAR:
+# its reader sees no EOF until release VAR, or teardown. Start servers before
+# this, and give commands {VAR}>&-, or they hold it too.
+hold() {
+	local fd
+	rm -f "$T/$1"
+	mkfifo "$T/$1"
+	exec {fd}<>"$T/$1"
+	printf -v "$2" %s "$fd"
+	HOLDS+=("$2")
+}
+release() {	# release VAR
+	local fd=${!1:-}
+	if [ -n "$fd" ]; then
+		exec {fd}>&-
+	fi
+	printf -v "$1" %s ''
+}
+
+# hold_stdin: the fifo $T/stdin, held on $HOLD until end_stdin
 hold_stdin() {
-	rm -f "$T/stdin"
-	mkfifo "$T/stdin"
-	exec {HOLD}<>"$T/stdin"
+	hold stdin HOLD
 }
 end_stdin() {
-	if [ -n "${HOLD:-}" ]; then
-		exec {HOLD}>&-
-		HOLD=
-	fi
+	release HOLD
 }
 
-# reap PID SECS: wait at most SECS for PID (then kill -9); its status in RC
-reap() {
-	local i
-	for i in $(seq $(($2 * 20))); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -9 "$1" 2>/dev/null || true
-	RC=0
-	wait "$1" || RC=$?
+# gnutls_serv [options]: gnutls-serv with the test certificate on GPORT, a
+# port a test peer just freed (gnutls-serv cannot say a port it picked);
+# output in $T/gnutls.out, pid in GNUTLS_PID (and BG)
+gnutls_serv() {
+	closed_port
+	GPORT=$CLOSED
+	: >"$T/gnutls.out"
+	timeout 60 gnutls-serv -p "$GPORT" --x509certfile "$CERTS/server.pem" \
+		--x509keyfile "$CERTS/server.key" "$@" </dev/null >"$T/gnutls.out" 2>&1 3>&- &
+	GNUTLS_PID=$!
+	BG+=("$GNUTLS_PID")
+	wait_until 5000 gnutls_listening && return 0
+	cat "$T/gnutls.out"
+	return 1
+}
+gnutls_listening() {
+	has "$T/gnutls.out" 'listening on IPv4' && return 0
+	alive "$GNUTLS_PID" || return 2
+	return 1
 }
 
-# end_server SECS: the server must be done within SECS, else it gets SIGTERM
-# (timeout(1) passes it on) and, 2 s later, SIGKILL; its status in SRV_RC
-end_server() {
-	local i
-	for i in $(seq $(($1 * 20))); do
-		kill -0 "$SRV_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill "$SRV_PID" 2>/dev/null; then
-		for i in $(seq 40); do
-			kill -0 "$SRV_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -9 "$SRV_PID" 2>/dev/null || true
-	fi
-	wait_server
+# jstat FILE KEY: one value from a --stats JSON line
+jstat() {
+	jq -r ".$2" "$1" 2>/dev/null
 }
 
 # refused ARGS...: tlspipe ARGS is exit 2, stdout empty, and stderr is one
@@ -201,41 +413,13 @@ refused() {
 # Bats temp dirs are 0700: nobody could not reach them), on a free loopback
 # port, unprivileged: as the current user, or as nobody when the tests run as
 # root. Nothing of the system's (/etc/nginx, /etc/dovecot, its services) is
-# used. teardown stops them (TERM, then KILL, to the whole process group),
-# reaps them and removes $RS. Readiness is a real exchange (tests/real/probe.py)
+# used. They are in BG: teardown stops them (TERM, then KILL, to the whole
+# process group), reaps them and removes $RS. Readiness is a real exchange (tests/real/probe.py)
 # or the server's own "listening on" line, never an open port.
 
 REAL="$TOP/tests/real"
 REAL_PY=/usr/bin/python3	# Debian's: aiosmtpd is a Debian package
 REAL_UP=300	# no server outlives a test by more than this
-
-# real_kill PID...: each real server's process group (its timeout's) gets
-# TERM, then after at most 2 s KILL for whatever is left of it; reaped
-real_kill() {
-	local p i
-	for p in "$@"; do
-		kill -TERM -- "-$p" 2>/dev/null || true
-	done
-	for p in "$@"; do
-		for i in $(seq 40); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -KILL -- "-$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-		if [ "${SRV_PID:-}" = "$p" ]; then SRV_PID=; fi
-	done
-}
-
-# real_teardown: every real server stopped and reaped, $RS removed
-real_teardown() {
-	real_kill ${REAL_PIDS[@]+"${REAL_PIDS[@]}"}
-	REAL_PIDS=()
-	if [ -n "${RS:-}" ]; then
-		rm -rf "$RS"
-		RS=
-	fi
-}
 
 # need_real NAME FILE: the server NAME is installed (FILE exists); else the
 # test is skipped with the reason, but under CI=true it fails: CI must run
@@ -280,6 +464,9 @@ real_spawn() {
 	local name=$1
 	shift
 	real_dir
+	# emptied here, before the start: a wait must not read the last run's words
+	: >"$RS/$name.out"
+	: >"$RS/$name.err"
 	local -a as=()
 	if [ "$(id -u)" -eq 0 ]; then
 		chown -R "$SUID:$SGID" "$RS"
@@ -288,19 +475,19 @@ real_spawn() {
 	(cd "$RS" && exec timeout "$REAL_UP" "${as[@]}" env HOME="$RS" TMPDIR="$RS" "$@") \
 		</dev/null >"$RS/$name.out" 2>"$RS/$name.err" 3>&- &
 	SRV_PID=$!
-	REAL_PIDS+=("$SRV_PID")
+	BG+=("$SRV_PID")
 }
 
 # real_ready PORT EXPECT [SEND]: until a real exchange with the server on
 # PORT works (tests/real/probe.py: send SEND, EXPECT arrives), at most 10 s,
 # or until the server ($SRV_PID) is gone; 1 then
 real_ready() {
-	local end=$((SECONDS + 10))
-	while [ "$SECONDS" -le "$end" ]; do
-		timeout 5 "$REAL_PY" "$REAL/probe.py" "$1" "$CA" "$2" "${3:-}" 2>/dev/null && return 0
-		kill -0 "$SRV_PID" 2>/dev/null || return 1
-		sleep 0.1
-	done
+	wait_until 10000 real_probe "$@"
+}
+real_probe() {
+	timeout 5 "$REAL_PY" "$REAL/probe.py" "$1" "$CA" "$2" "${3:-}" 2>/dev/null && return 0
+	alive "$SRV_PID" || return 2
+	nap 0.1	# a probe is a Python: not every 10 ms
 	return 1
 }
 
@@ -317,7 +504,7 @@ real_failed() {
 
 # real_stop: stop the last started server (before a retry on another port)
 real_stop() {
-	real_kill "$SRV_PID"
+	stop_bg "$SRV_PID"
 }
 
 # nginx_start [big]: nginx on $PORT (TLS, the test certificate), from
@@ -487,14 +674,23 @@ py_server() {
 	need_real python3 "$REAL_PY" || return 1
 	real_dir
 	real_spawn "$1" "$REAL_PY" "$RS/$1.py" "$RS/server.pem" "$RS/server.key"
-	local i
-	for i in $(seq 100); do
-		PORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\)$/\1/p' "$RS/$1.err" 2>/dev/null)
-		[ -n "$PORT" ] && return 0
-		kill -0 "$SRV_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_until 5000 said_port "$RS/$1.err" && return 0
 	real_failed "$1.py"
+	return 1
+}
+
+# said_port FILE: FILE has a whole line "... listening on ADDR:PORT"; sets
+# PORT. 2 when the server ($SRV_PID) is gone.
+said_port() {
+	port_said "$1" && return 0
+	alive "$SRV_PID" || return 2
+	return 1
+}
+
+# said FILE TEXT: FILE has TEXT; 2 when the server ($SRV_PID) is gone
+said() {
+	has "$1" "$2" && return 0
+	alive "$SRV_PID" || return 2
 	return 1
 }
 
@@ -504,16 +700,12 @@ py_server() {
 socat_sink() {
 	need_real socat /usr/bin/socat || return 1
 	real_dir
-	local try i
+	local try
 	for try in 1 2 3 4 5; do
 		PORT=$(free_port)
 		real_spawn socat socat -d -d -u \
 			"OPENSSL-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,cert=$RS/server.pem,key=$RS/server.key,verify=0" STDOUT
-		for i in $(seq 100); do
-			grep -q 'listening on' "$RS/socat.err" 2>/dev/null && return 0
-			kill -0 "$SRV_PID" 2>/dev/null || break
-			sleep 0.05
-		done
+		wait_until 5000 said "$RS/socat.err" 'listening on' && return 0
 		in_use "$RS/socat.err" || break
 		real_stop
 	done
@@ -526,18 +718,14 @@ socat_sink() {
 gnutls_echo() {
 	need_real gnutls-serv /usr/bin/gnutls-serv || return 1
 	real_dir
-	local try i
+	local try
 	for try in 1 2 3 4 5; do
 		PORT=$(free_port)
 		real_spawn gnutls gnutls-serv --echo -p "$PORT" \
 			--x509certfile "$RS/server.pem" --x509keyfile "$RS/server.key"
 		# it binds 0.0.0.0 and ::, and goes on with one of them failed:
 		# wait for its word on IPv4 first
-		for i in $(seq 100); do
-			grep -q 'IPv4.*\.\.\.[a-z]' "$RS/gnutls.err" 2>/dev/null && break
-			kill -0 "$SRV_PID" 2>/dev/null || break
-			sleep 0.05
-		done
+		wait_until 5000 gnutls_said_ipv4 "$RS/gnutls.err" || true
 		if ! grep -q 'IPv4.*\.\.\.bind() failed' "$RS/gnutls.err"; then
 			real_ready "$PORT" ping $'ping\n' && return 0
 		fi
@@ -548,14 +736,24 @@ gnutls_echo() {
 	return 1
 }
 
+# gnutls_said_ipv4 FILE: gnutls-serv has said how its IPv4 bind went
+gnutls_said_ipv4() {
+	local data=
+	[ -e "$1" ] && IFS= read -r -d '' data <"$1"
+	[[ $data =~ IPv4.*\.\.\.[a-z] ]] && return 0
+	alive "$SRV_PID" || return 2
+	return 1
+}
+
 # real_logged FILE: until $RS/FILE holds a whole line (a server's report of
 # a connection, written once the connection has ended), at most 5 s
 real_logged() {
-	local i
-	for i in $(seq 100); do
-		[ "$(tail -c 1 "$RS/$1" 2>/dev/null | od -An -c | tr -d ' ')" = '\n' ] && return 0
-		sleep 0.05
-	done
+	wait_until 5000 ends_line "$RS/$1" && return 0
 	echo "$RS/$1 has no report" >&2
 	return 1
+}
+ends_line() {
+	local data=
+	[ -e "$1" ] && IFS= read -r -d '' data <"$1"
+	[[ $data == *$'\n' ]]
 }
