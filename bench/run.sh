@@ -37,7 +37,9 @@ run() {
 }
 
 for i in $(seq "$runs"); do
-	tls_sink; run tlspipe ./tlspipe --cafile "$c/ca.pem" localhost "$port"
+	# close_notify at once, as socat -u and s_client do: the default
+	# --on-eof=auto would add its quiet second to every run
+	tls_sink; run tlspipe ./tlspipe --on-eof=notify --cafile "$c/ca.pem" localhost "$port"
 	tls_sink; run socat socat -b65536 -u - "OPENSSL:localhost:$port,cafile=$c/ca.pem"
 	tls_sink; run s_client openssl s_client -connect "localhost:$port" -CAfile "$c/ca.pem" \
 		-nocommands -quiet -no_ign_eof
