@@ -51,7 +51,6 @@ tls_failed(struct pump *p, enum tp_outcome o, const char *what)
 	return fail(p, code, "%s", msg);
 }
 
-static int do_read(struct pump *p);
 
 /* A write failed: what the peer sent before it went away still reaches
  * stdout before the failure is told (a read error then tells it). */
@@ -62,7 +61,7 @@ write_failed(struct pump *p, enum tp_outcome o, const char *what)
 	struct tp_tls_note call = *n;
 
 	if (p->handshaken && !p->in_done && o != TP_TRUNCATED && !p->signalled) {
-		if (do_read(p) < 0)
+		if (tp_io_read(p) < 0)
 			return -1;
 		/* the write's own record is the one to judge, with what the read saw of alerts */
 		n->ssl_error = call.ssl_error;
@@ -198,8 +197,8 @@ read_loop(struct pump *p)
 
 /* Reads never block the loop: with -b the socket is blocking for SSL_write
  * only, since a blocking SSL_read stalls on a TLS 1.3 session ticket. */
-static int
-do_read(struct pump *p)
+int
+tp_io_read(struct pump *p)
 {
 	int r;
 
@@ -209,12 +208,6 @@ do_read(struct pump *p)
 	if (p->cfg->blocking)
 		tp_net_set_blocking(p->fd, true);
 	return r;
-}
-
-int
-tp_io_read(struct pump *p)
-{
-	return do_read(p);
 }
 
 /* ---- outbound ---- */
@@ -441,7 +434,7 @@ rekey(struct pump *p, const char *why, bool counted)
 	p->rekey_ms = tp_now_ms();
 	tp_trace(p->run, "%s: %s started", why, p->tls12 ? "renegotiation" : "key update");
 	/* pushed out by the read side, even when this side only receives */
-	return do_read(p);
+	return tp_io_read(p);
 }
 
 int

@@ -177,8 +177,9 @@ write_allowed(const struct pump *p)
 {
 	if (p->o.want != TP_DONE)
 		return true;
+	/* the clock is read only when a rekey is due: this runs before every write */
 	return !SSL_in_init(p->ssl) && tp_wire_stashed(&p->w) == 0 && !rekey_ready(p) &&
-	    rekey_hold_left(p, tp_now_ms()) == 0;
+	    (!rekey_due(p) || rekey_hold_left(p, tp_now_ms()) == 0);
 }
 
 /* The pending write may be retried: what it asked for holds. */

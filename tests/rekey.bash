@@ -91,22 +91,37 @@ rekey_counts() {
 	why "$1"
 }
 
+# give_rekey TLS WHO: the rekey flag to WHO (server|client), in the caller's
+# sopts or copts; a TLS 1.2 server then accepts the client's renegotiation
+give_rekey() {
+	rekey_opt "$1"
+	if [ "$2" = server ]; then
+		sopts+=("$RK")
+	else
+		copts+=("$RK")
+		[ "$1" = 1.3 ] || sopts+=(--allow-client-renegotiation)
+	fi
+}
+
+# counts_for CASE WHO: rekey_counts with WHO (server|client) as the side that rekeys
+counts_for() {
+	if [ "$2" = server ]; then
+		rekey_counts "$1" "$T/srv.json" "$T/cli.json"
+	else
+		rekey_counts "$1" "$T/cli.json" "$T/srv.json"
+	fi
+}
+
 # upload TLS WHO MODE: SIZE bytes from a tlspipe client in MODE into tlspipe -l
 # (ephemeral identity, pinned by the client); WHO (server|client) rekeys
 upload() {
 	local tls=$1 who=$2 mode=$3
 	local what="upload, client mode [${mode:-default}], TLS $tls, the $who rekeys"
 	local -a sopts copts
-	rekey_opt "$tls"
 	read -ra copts <<<"$mode"
 	sopts=(--max-tls="$tls" --stats="$T/srv.json")
 	copts+=(--stats="$T/cli.json")
-	if [ "$who" = server ]; then
-		sopts+=("$RK")
-	else
-		copts+=("$RK")
-		[ "$tls" = 1.3 ] || sopts+=(--allow-client-renegotiation)
-	fi
+	give_rekey "$tls" "$who"
 	: >"$T/srv.json"
 	: >"$T/cli.json"
 	tp_server "${sopts[@]}" || { why "$what: server did not start"; return 1; }
@@ -115,11 +130,7 @@ upload() {
 		<"$T/in" >/dev/null 2>"$T/cli.err" || rc=$?
 	end_server 5
 	outcome "$what" client "$rc" server "$SRV_RC" "$T/srv.out" || return 1
-	if [ "$who" = server ]; then
-		rekey_counts "$what" "$T/srv.json" "$T/cli.json"
-	else
-		rekey_counts "$what" "$T/cli.json" "$T/srv.json"
-	fi
+	counts_for "$what" "$who"
 }
 
 # download TLS WHO MODE: SIZE bytes from tlspipe -l in MODE (--cert, its stdin)
@@ -130,17 +141,11 @@ download() {
 	local tls=$1 who=$2 mode=$3
 	local what="download, server mode [${mode:-default}], TLS $tls, the $who rekeys"
 	local -a sopts copts
-	rekey_opt "$tls"
 	read -ra sopts <<<"$mode"
 	sopts+=(--cert "$CERTS/server.pem" --key "$CERTS/server.key" --max-tls="$tls"
 		--on-eof=notify --stats="$T/srv.json")
 	copts=(--cafile "$CA" --on-eof=wait --stats="$T/cli.json")
-	if [ "$who" = server ]; then
-		sopts+=("$RK")
-	else
-		copts+=("$RK")
-		[ "$tls" = 1.3 ] || sopts+=(--allow-client-renegotiation)
-	fi
+	give_rekey "$tls" "$who"
 	: >"$T/srv.json"
 	: >"$T/cli.json"
 	rm -f "$T/slow"
@@ -163,11 +168,7 @@ download() {
 	end_server 5
 	[ -z "$feeder" ] || reap "$feeder" 5
 	outcome "$what" client "$rc" server "$SRV_RC" "$T/cli.out" || return 1
-	if [ "$who" = server ]; then
-		rekey_counts "$what" "$T/srv.json" "$T/cli.json"
-	else
-		rekey_counts "$what" "$T/cli.json" "$T/srv.json"
-	fi
+	counts_for "$what" "$who"
 }
 
 # both_ways TLS WHO MODE: SIZE bytes up and the same back at once through
