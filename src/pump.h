@@ -170,7 +170,7 @@ rekey_hold_left(const struct pump *p, long now)
 }
 
 /* New writes wait while a handshake runs (the read side drives it), while
- * the stash holds ciphertext, or while a rekey can start or is held up; a
+ * the stash holds absorbed ciphertext (tp_wire_settled), or while a rekey can start or is held up; a
  * pending one goes on. */
 static inline bool
 write_allowed(const struct pump *p)
@@ -178,7 +178,7 @@ write_allowed(const struct pump *p)
 	if (p->o.want != TP_DONE)
 		return true;
 	/* the clock is read only when a rekey is due: this runs before every write */
-	return !SSL_in_init(p->ssl) && tp_wire_stashed(&p->w) == 0 && !rekey_ready(p) &&
+	return !SSL_in_init(p->ssl) && tp_wire_settled(&p->w) && !rekey_ready(p) &&
 	    (!rekey_due(p) || rekey_hold_left(p, tp_now_ms()) == 0);
 }
 

@@ -49,14 +49,16 @@ stash_put(struct tp_stash *st, const void *b, size_t n)
 	return 0;
 }
 
-/* Send the stash until the socket is full; never blocks, even with -b. */
+/* Send the stash until the socket is full, or with `wait` (-b's blocking
+ * socket) until the socket has taken it all or its send timeout ran out. */
 static int
-stash_flush(struct tp_wire *w)
+stash_send(struct tp_wire *w, bool wait)
 {
 	struct tp_stash *st = &w->stash;
 
 	while (st->off < st->len) {
-		ssize_t n = send(w->fd, st->buf + st->off, st->len - st->off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = send(w->fd, st->buf + st->off, st->len - st->off,
+		    wait ? MSG_NOSIGNAL : MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -69,45 +71,73 @@ stash_flush(struct tp_wire *w)
 	return 0;
 }
 
+/* the stash's way out between calls: never blocks, even with -b */
+static int
+stash_flush(struct tp_wire *w)
+{
+	return stash_send(w, false);
+}
+
 /* ---- the socket path: OpenSSL writes through this BIO ---- */
 
-/* The socket BIO's behaviour (EAGAIN is a retry, so WANT_WRITE shows),
- * except that while the stash holds anything, or while absorbing, bytes join
- * the stash: the order on the wire is the order OpenSSL wrote. */
+/* What SSL_write encrypts gathers in the stash and leaves in one send of up
+ * to TP_WIRE_GATHER bytes (flushed after every call, so never held over a wait): a
+ * send per 16 KiB record costs the kernel a loopback packet and a wakeup
+ * each. The socket BIO's contract holds: when the stash is full and the
+ * socket takes nothing, the write is a retry (WANT_WRITE shows), and with -b
+ * the send blocks. While absorbing (OpenSSL's writes inside SSL_read, or a
+ * pending write finished at a signal), a record goes out at once if it can
+ * and otherwise joins the stash, whatever its size: an answer to the peer
+ * never waits on the socket. */
 static int
 sock_write(BIO *b, const char *in, int inl)
 {
 	struct tp_wire *w = BIO_get_data(b);
+	size_t len = (size_t)inl;
 	ssize_t n = 0;
 
 	BIO_clear_retry_flags(b);
-	if (tp_wire_stashed(w) == 0) {
-		/* with -b the socket blocks, for SSL_write's own writes only:
-		 * absorbing must never wait on the peer it is making room for */
-		n = send(w->fd, in, (size_t)inl, w->absorb ? MSG_DONTWAIT | MSG_NOSIGNAL : MSG_NOSIGNAL);
+	if (w->absorb && tp_wire_stashed(w) == 0) {
+		n = send(w->fd, in, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return -1;	/* errno tells SSL_ERROR_SYSCALL's story */
+		if (n == inl)
+			return inl;
 		if (n < 0)
 			n = 0;
-		if (n == inl || !w->absorb) {
-			if (n > 0)
-				return (int)n;
+	} else if (!w->absorb && tp_wire_stashed(w) + len > TP_WIRE_GATHER) {
+		if (stash_send(w, true) < 0)
+			return -1;
+		if (tp_wire_stashed(w) + len > TP_WIRE_GATHER) {
 			BIO_set_retry_write(b);
 			return -1;
 		}
 	}
-	if (stash_put(&w->stash, in + n, (size_t)(inl - n)) < 0) {
+	if (stash_put(&w->stash, in + n, len - (size_t)n) < 0) {
 		errno = ENOMEM;
 		return -1;
 	}
 	return inl;
 }
 
+/* OpenSSL flushes after a handshake flight, before it reads the answer: the
+ * flight must be on the socket by then (with -b that read may block). */
 static long
 sock_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-	(void)b; (void)num; (void)ptr;
-	return cmd == BIO_CTRL_FLUSH ? 1 : 0;	/* the pump flushes the stash itself */
+	struct tp_wire *w = BIO_get_data(b);
+
+	(void)num; (void)ptr;
+	if (cmd != BIO_CTRL_FLUSH)
+		return 0;
+	BIO_clear_retry_flags(b);
+	if (stash_send(w, !w->absorb) < 0)
+		return 0;
+	if (tp_wire_stashed(w) > 0 && !w->absorb) {
+		BIO_set_retry_write(b);
+		return 0;
+	}
+	return 1;
 }
 
 static BIO *

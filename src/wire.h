@@ -11,6 +11,9 @@
 #include <openssl/bio.h>
 #include <openssl/ssl.h>
 
+/* the socket path sends SSL_write's records in batches of up to this */
+#define TP_WIRE_GATHER (128 * 1024)
+
 /* Ciphertext that must reach the socket before anything else. */
 struct tp_stash {
 	unsigned char *buf;
@@ -43,6 +46,16 @@ static inline size_t
 tp_wire_stashed(const struct tp_wire *w)
 {
 	return w->stash.len - w->stash.off;
+}
+
+/* A new write may start: on the socket path the stash holds no more than
+ * one batch of gathered records (what it gathers past that would be the
+ * write's WANT_WRITE); on the pair's, it is empty. Absorbed ciphertext
+ * beyond that goes out first, so the stash holds one write at most. */
+static inline bool
+tp_wire_settled(const struct tp_wire *w)
+{
+	return tp_wire_stashed(w) <= (w->net ? 0 : TP_WIRE_GATHER);
 }
 
 /* the pair holds ciphertext OpenSSL wrote, not yet on the socket */
