@@ -123,6 +123,22 @@ write_out(struct pump *p, const unsigned char *b, size_t n)
 	return 0;
 }
 
+/* Plaintext gathers in buf and goes to stdout in one write per CHUNK, or
+ * sooner, whenever the read loop stops: before any wait, and before a
+ * failure is told, so stdout has everything the peer sent by then. */
+static int
+deliver(struct pump *p)
+{
+	size_t n = p->held;
+
+	p->held = 0;
+	return n > 0 && !p->cfg->send_only ? write_out(p, p->buf, n) : 0;
+}
+
+enum { READ_FAILED_TLS = 1, READ_FAILED_WIRE };
+
+/* SSL_read until WANT_READ with nothing complete held. 0: done for now;
+ * -1: failed and told; READ_FAILED_*: failed, to be told after deliver(). */
 static int
 read_loop(struct pump *p)
 {
@@ -130,9 +146,9 @@ read_loop(struct pump *p)
 		ssize_t fed = 0;
 
 		if (tp_wire_pair(&p->w) && (fed = tp_wire_feed(&p->w)) < 0)
-			return tp_io_wire_failed(p);
+			return READ_FAILED_WIRE;
 		for (;;) {
-			int n = 0, f = 0;
+			int n = 0, f = 0, room = (int)(CHUNK - p->held);
 			enum tp_outcome o;
 
 			/* answers to what SSL_read reads (KeyUpdate, alerts, a
@@ -142,20 +158,22 @@ read_loop(struct pump *p)
 				f = tp_wire_flush(&p->w);
 			if (f == 0) {
 				ERR_clear_error();
-				n = SSL_read(p->ssl, p->buf, CHUNK);
+				n = SSL_read(p->ssl, p->buf + p->held, room);
 				p->st->ssl_read_calls++;
 				f = tp_wire_flush(&p->w);
 			}
 			p->w.absorb = false;
 			if (f < 0)
-				return tp_io_wire_failed(p);
+				return READ_FAILED_WIRE;
 			if (!p->handshaken && SSL_is_init_finished(p->ssl) && handshake_done(p) < 0)
 				return -1;
 			if (n > 0) {
-				tp_trace(p->run, "SSL_read(%d) = %d", CHUNK, n);
+				tp_trace(p->run, "SSL_read(%d) = %d", room, n);
 				p->st->bytes_in += (uint64_t)n;
 				p->last_io = p->last_rx = tp_now_ms();
-				if (!p->cfg->send_only && write_out(p, p->buf, (size_t)n) < 0)
+				p->held += (size_t)n;
+				/* the next SSL_read must have room for a whole record */
+				if (CHUNK - p->held < SSL3_RT_MAX_PLAIN_LENGTH && deliver(p) < 0)
 					return -1;
 				if (rekey_ready(p)) {
 					p->rd_want = TP_DONE;	/* more may be held: come back */
@@ -164,7 +182,7 @@ read_loop(struct pump *p)
 				continue;
 			}
 			o = tp_tls_outcome(p->ssl, n);
-			tp_trace(p->run, "SSL_read(%d) = %d%s", CHUNK, n, tp_io_outcome_name(o));
+			tp_trace(p->run, "SSL_read(%d) = %d%s", room, n, tp_io_outcome_name(o));
 			p->rd_want = o;
 			if (o == TP_WANT_READ) {
 				p->st->want_read++;
@@ -188,7 +206,7 @@ read_loop(struct pump *p)
 				p->in_done = true;
 				return 0;
 			}
-			return tls_failed(p, o, "reading from the connection");
+			return READ_FAILED_TLS;
 		}
 		if (fed == 0)
 			return 0;
@@ -207,7 +225,17 @@ tp_io_read(struct pump *p)
 	r = read_loop(p);
 	if (p->cfg->blocking)
 		tp_net_set_blocking(p->fd, true);
-	return r;
+	if (r < 0) {
+		p->held = 0;	/* told already (a signal, stdout, a refused version) */
+		return -1;
+	}
+	if (deliver(p) < 0)
+		return -1;
+	if (r == READ_FAILED_WIRE)
+		return tp_io_wire_failed(p);
+	if (r == READ_FAILED_TLS)
+		return tls_failed(p, p->rd_want, "reading from the connection");
+	return 0;
 }
 
 /* ---- outbound ---- */

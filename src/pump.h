@@ -31,6 +31,7 @@ struct pump {
 	bool stdin_eof, last_cr;
 
 	unsigned char *buf;	/* SSL_read lands here, then goes to stdout */
+	size_t held;		/* bytes of buf not yet written to stdout */
 	enum tp_outcome rd_want;
 	bool in_done;		/* nothing more comes in */
 	bool peer_notified;	/* the peer's close_notify came */

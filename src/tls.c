@@ -315,8 +315,10 @@ configure_protocol(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t 
 		SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
 	else
 		SSL_CTX_clear_mode(ctx, SSL_MODE_AUTO_RETRY);
-	/* one read() per record instead of two (header, body) */
+	/* one read() for many records, instead of two per record (header,
+	 * body): a download's recv calls were a third of its time */
 	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, TP_READ_AHEAD);
 	return 0;
 }
 
