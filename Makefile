@@ -68,7 +68,7 @@ tests/unit/%: tests/unit/%.c $(LIB_OBJS) $(STAMP)
 # when all are there; apt-get update only when something is missing.
 DEB_PKGS = build-essential pkg-config libssl-dev libbsd-dev openssl ca-certificates \
 	bats bats-assert bats-support mandoc socat gnutls-bin jq python3 bsdextrautils time zsh fish \
-	parallel
+	parallel strace
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \

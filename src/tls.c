@@ -3,6 +3,7 @@
  * run's note (tlserr.c judges by it) and --trace. Each part of the context
  * is set by a function of its own, in the order tp_tls_context lists. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -370,6 +371,67 @@ configure_events(SSL_CTX *ctx, const struct tp_run *run)
 	SSL_CTX_set_info_callback(ctx, info_cb);
 }
 
+/* DIRS (colon-separated, as OpenSSL reads $SSL_CERT_DIR) holds a subject
+ * hash link, 8 hex digits, a dot and a number: OpenSSL can look an anchor
+ * up there by name. */
+static bool
+hashed_dir(const char *dirs)
+{
+	char path[4096];
+
+	while (*dirs != '\0') {
+		size_t len = strcspn(dirs, ":");
+		DIR *d;
+		struct dirent *e;
+		bool found = false;
+
+		if (len > 0 && len < sizeof(path)) {
+			memcpy(path, dirs, len);
+			path[len] = '\0';
+			if ((d = opendir(path)) != NULL) {
+				while (!found && (e = readdir(d)) != NULL)
+					found = strlen(e->d_name) > 9 && e->d_name[8] == '.' &&
+					    strspn(e->d_name, "0123456789abcdef") == 8 &&
+					    strspn(e->d_name + 9, "0123456789") == strlen(e->d_name + 9);
+				closedir(d);
+			}
+		}
+		if (found)
+			return true;
+		dirs += len + (dirs[len] == ':');
+	}
+	return false;
+}
+
+/* The system store. From its hashed directory OpenSSL reads each anchor as
+ * a chain needs it; parsing the whole bundle (some 140 certificates) cost
+ * every connection about 30 ms, more than its handshake. Debian writes the
+ * directory and the bundle from one list (update-ca-certificates), so the
+ * directory trusts the same CAs. A $SSL_CERT_FILE naming another file
+ * than the system's bundle is read as well (many images set it to the
+ * bundle itself); without hash links the bundle is all there is. */
+static int
+load_system_store(SSL_CTX *ctx)
+{
+	const char *file = getenv(X509_get_default_cert_file_env());
+	const char *dir = getenv(X509_get_default_cert_dir_env());
+	char *mine = NULL, *sys = NULL;
+	bool other_file = false;
+
+	if (file != NULL && *file != '\0') {
+		mine = realpath(file, NULL);
+		sys = realpath(X509_get_default_cert_file(), NULL);
+		other_file = mine == NULL || sys == NULL || strcmp(mine, sys) != 0;
+		free(mine);
+		free(sys);
+	}
+	if (dir == NULL)
+		dir = X509_get_default_cert_dir();
+	if (other_file || !hashed_dir(dir))
+		return SSL_CTX_set_default_verify_paths(ctx);
+	return SSL_CTX_load_verify_dir(ctx, dir);
+}
+
 /* The trust anchors: --cafile and --capath, or the system's store. */
 static int
 load_cas(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errlen)
@@ -381,7 +443,7 @@ load_cas(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errlen)
 	if (cfg->capath && tp_cert_readable("--capath", cfg->capath, err, errlen))
 		return -1;
 	if (cfg->cafile == NULL && cfg->capath == NULL) {
-		if (SSL_CTX_set_default_verify_paths(ctx) == 1)
+		if (load_system_store(ctx) == 1)
 			return 0;
 		tp_tls_setup_error(err, errlen, "cannot load the system trust store");
 		return -1;
