@@ -213,6 +213,7 @@ int main(int argc, char **argv)
 		die("TLS setup");
 	/* read-ahead: fewer, larger socket reads, and read_some() sees more */
 	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, BUF_LEN);
 	/* SSL_write returns only when all is written: write_all() stays simple */
 	SSL_CTX_clear_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
 

@@ -78,8 +78,12 @@ certs=$work/certs
 head -c "$size" /dev/urandom >"$work/in.$size"
 
 # The system store with the bench CA added, for the short connections
-# "verified by the system store": a bundle and a rehashed directory, which
-# SSL_CERT_FILE and SSL_CERT_DIR point the clients' default verify paths at.
+# "verified by the system store": a rehashed copy of /etc/ssl/certs, which
+# SSL_CERT_DIR points the clients' default verify paths at. SSL_CERT_FILE
+# stays unset, so each client pays what it pays for the real system bundle,
+# as a user connecting to a public server does (the bench CA is found in the
+# directory). stunnel, which has no default paths, gets CAfile (a copy of the
+# bundle with the bench CA) and CApath.
 store=$work/store
 mkdir -p "$store"
 cat /etc/ssl/certs/ca-certificates.crt "$certs/ca.pem" >"$store/bundle.pem"
@@ -179,7 +183,7 @@ tool_cmd() {
 	local tool=$1 m=$2 trust=$3 port=$4 ca='' conf
 	case $trust in file) ca=$certs/ca.pem ;; wrong) ca=$certs/other-ca.pem ;; esac
 	cmd=()
-	[ "$trust" = system ] && cmd=(env "SSL_CERT_FILE=$store/bundle.pem" "SSL_CERT_DIR=$store/dir")
+	[ "$trust" = system ] && cmd=(env "SSL_CERT_DIR=$store/dir")
 	case $tool in
 	tlspipe*)
 		cmd+=(./tlspipe)
@@ -395,7 +399,8 @@ report() {
 	for t in tcp "${tools[@]}"; do row download "down.$t" "$t" "$size" bytes; done
 	for t in "${tools[@]}"; do row echo "echo.$t" "$t" "$size" bytes; done
 	echo "(short connections, each a full handshake and close; conn-system: no CA option, the default"
-	echo " verify paths via SSL_CERT_FILE/SSL_CERT_DIR; stunnel has none: CAfile + CApath of the same store)"
+	echo " verify paths: the system bundle, and SSL_CERT_DIR a copy of /etc/ssl/certs with the bench CA;"
+	echo " stunnel has none: CAfile + CApath of the same store)"
 	for t in "${tools[@]}"; do row conn-cafile "conn.$t" "$t" "$conns" conns; done
 	for t in "${tools[@]}"; do row conn-system "conn-sys.$t" "$t" "$conns" conns; done
 	echo "(tlspipe write modes, upload of $(mib "$wsize"); ratio to socat in the same runs)"

@@ -9,7 +9,7 @@
 #include "tlspipe.h"
 #include "wire.h"
 
-#define CHUNK (256 * 1024)	/* stdin read and SSL_read size */
+#define CHUNK (128 * 1024)	/* stdin read and SSL_read size */
 #define LINGER_MS 1000
 #define SIGNAL_LINGER_MS 2000	/* a signal's goodbye: the record in flight and close_notify */
 #define OUTQ_POLL_MS 20		/* auto: how often to look whether the kernel sent our last bytes */

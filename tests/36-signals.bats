@@ -13,7 +13,7 @@ MODES=("" "-b" "-P" "-R" "--io=bio-pair" "-s 1000")
 # more whole writes than the kernel's buffers hold (4 MiB + 64 KiB here);
 # at most 10 s
 socket_full() {
-	follow "$1" 10000 '/WANT_WRITE/ || (/262144\) = 262144$/ && ++n >= 20)' && return 0
+	follow "$1" 10000 '/WANT_WRITE/ || (/131072\) = 131072$/ && ++n >= 40)' && return 0
 	echo "no full socket in $1:"
 	tail "$1"
 	return 1

@@ -7,7 +7,7 @@
 # the write modes every matrix below runs, in both roles
 MODES=("" "-b" "-P" "-R" "--io=bio-pair" "-b -P -R" "--io=bio-pair -P -R" "-s 1000")
 SIZE=$((${TP_FULL:-0} == 1 ? 16777216 : 2097152))
-# rekey every 100,000 bytes: not a divisor of the 256 KiB reads and writes,
+# rekey every 100,000 bytes: not a divisor of the 128 KiB reads and writes,
 # so a count that a large write or read carries past a mark shows
 EVERY=100000
 XFER=15       # seconds for one transfer (it takes well under one)
