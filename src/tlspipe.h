@@ -10,7 +10,7 @@
 #include <openssl/ssl.h>
 
 #define TP_VERSION "0.1.0"
-#define TP_READ_AHEAD (128 * 1024)	/* what one read() of the socket may bring into OpenSSL */
+#define TP_READ_AHEAD (64 * 1024)	/* what one read() of the socket may bring into OpenSSL */
 
 /* Exit status: the EXIT STATUS table of the man page (man/tlspipe.1).
  * tp_fail records the first one; tlserr.c chooses it for TLS failures. */
