@@ -354,7 +354,10 @@ tp_io_write(struct pump *p)
 
 		p->rd_want = TP_DONE;	/* a renegotiating write may have read records */
 		trace_write(p, ptr, retry, r, ")");
-		if (tp_wire_flush(&p->w) < 0)
+		/* the pair empties after every call, or the next has no room; on
+		 * the socket path records gather across calls (-P, -s) until the
+		 * batch is full or the loop ends */
+		if (tp_wire_pair(&p->w) && tp_wire_flush(&p->w) < 0)
 			return tp_io_wire_failed(p);
 		if (r == TP_DONE) {
 			p->last_io = tp_now_ms();
@@ -366,7 +369,7 @@ tp_io_write(struct pump *p)
 		 * due now, and no socket event would announce it */
 		p->ev.rd = p->ev.wr = false;
 	}
-	return 0;
+	return tp_wire_flush(&p->w) < 0 ? tp_io_wire_failed(p) : 0;
 }
 
 /* OpenSSL 3.0 must never read while one of its writes is pending (see

@@ -81,7 +81,8 @@ stash_flush(struct tp_wire *w)
 /* ---- the socket path: OpenSSL writes through this BIO ---- */
 
 /* What SSL_write encrypts gathers in the stash and leaves in one send of up
- * to TP_WIRE_GATHER bytes (flushed after every call, so never held over a wait): a
+ * to TP_WIRE_GATHER bytes (the pump flushes it when its writes stop, so it
+ * is never held over a wait): a
  * send per 16 KiB record costs the kernel a loopback packet and a wakeup
  * each. The socket BIO's contract holds: when the stash is full and the
  * socket takes nothing, the write is a retry (WANT_WRITE shows), and with -b
