@@ -135,7 +135,7 @@ deliver(struct pump *p)
 	return n > 0 && !p->cfg->send_only ? write_out(p, p->buf, n) : 0;
 }
 
-enum { READ_FAILED_TLS = 1, READ_FAILED_WIRE };
+enum { READ_FAILED_TLS = 1, READ_FAILED_WIRE, READ_FAILED_REKEYS };
 
 /* SSL_read until WANT_READ with nothing complete held. 0: done for now;
  * -1: failed and told; READ_FAILED_*: failed, to be told after deliver(). */
@@ -151,6 +151,8 @@ read_loop(struct pump *p)
 			int n = 0, f = 0, room = (int)(CHUNK - p->held);
 			enum tp_outcome o;
 
+			if (p->run->note.rekey_storm)
+				return READ_FAILED_REKEYS;	/* tls.c counted them */
 			/* answers to what SSL_read reads (KeyUpdate, alerts, a
 			 * renegotiation's messages) never wait on a full socket */
 			p->w.absorb = true;
@@ -184,6 +186,8 @@ read_loop(struct pump *p)
 			o = tp_tls_outcome(p->ssl, n);
 			tp_trace(p->run, "SSL_read(%d) = %d%s", room, n, tp_io_outcome_name(o));
 			p->rd_want = o;
+			if (p->run->note.rekey_storm)
+				return READ_FAILED_REKEYS;
 			if (o == TP_WANT_READ) {
 				p->st->want_read++;
 				if (more_held(p))
@@ -235,7 +239,11 @@ tp_io_read(struct pump *p)
 		return tp_io_wire_failed(p);
 	if (r == READ_FAILED_TLS)
 		return tls_failed(p, p->rd_want, "reading from the connection");
-	return 0;
+	if (r == READ_FAILED_REKEYS && !p->signalled)
+		return fail(p, TP_EXIT_IO, "%s %s more than %d times with less than %d MiB of payload "
+		    "between them: giving up", p->run->peer, p->tls12 ? "renegotiated" : "updated its keys",
+		    TP_PEER_REKEYS, TP_PEER_REKEY_SPAN / (1024 * 1024));
+	return r == 0 ? 0 : -1;
 }
 
 /* ---- outbound ---- */

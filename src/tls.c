@@ -188,6 +188,28 @@ hs_name(int type)
 	}
 }
 
+/* One rekey of the peer's: counted, and judged against TP_PEER_REKEYS per
+ * TP_PEER_REKEY_SPAN of payload. Past that, AUTO_RETRY goes, so that the
+ * SSL_read running now returns once it has used what it read: with it,
+ * OpenSSL would go on to the next rekey for as long as the peer sends them,
+ * and the pump could never end the run. */
+static void
+peer_rekeyed(struct tp_run *run, SSL *ssl)
+{
+	struct tp_tls_note *n = &run->note;
+	uint64_t moved = run->st.bytes_in + run->st.bytes_out;
+
+	run->st.peer_rekeys++;
+	if (moved - n->span_moved >= TP_PEER_REKEY_SPAN) {
+		n->span_moved = moved;
+		n->span_rekeys = run->st.peer_rekeys - 1;
+	}
+	if (run->st.peer_rekeys - n->span_rekeys > TP_PEER_REKEYS && !n->rekey_storm) {
+		n->rekey_storm = true;
+		SSL_clear_mode(ssl, SSL_MODE_AUTO_RETRY);
+	}
+}
+
 /* Every handshake message and alert, for --trace and to count the peer's rekeys. */
 static void
 msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl, void *arg)
@@ -202,7 +224,7 @@ msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl
 		bool after = run->st.handshake_us >= 0;
 
 		if (!write_p && after && (b[0] == 24 || b[0] == 0 || (b[0] == 1 && SSL_is_server(ssl))))
-			run->st.peer_rekeys++;
+			peer_rekeyed(run, ssl);
 		tp_trace(run, "%s %s%s%s", write_p ? "sent" : "received", hs_name(b[0]),
 		    b[0] == 24 && len >= 5 ? (b[4] ? " (update requested)" : " (update not requested)") : "",
 		    after && b[0] != 4 && b[0] != 24 ? " (renegotiation)" : "");

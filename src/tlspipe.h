@@ -11,6 +11,12 @@
 
 #define TP_VERSION "0.1.0"
 #define TP_READ_AHEAD (64 * 1024)	/* what one read() of the socket may bring into OpenSSL */
+/* A peer that rekeys more than TP_PEER_REKEYS times while less than
+ * TP_PEER_REKEY_SPAN bytes of payload move (both ways) is refused: each of its
+ * rekeys costs us a key derivation, or a whole handshake, and moves nothing.
+ * tlspipe's own --key-update-every must stay above span / count. */
+#define TP_PEER_REKEYS 100
+#define TP_PEER_REKEY_SPAN (1024 * 1024)
 
 /* Exit status: the EXIT STATUS table of the man page (man/tlspipe.1).
  * tp_fail records the first one; tlserr.c chooses it for TLS failures. */
@@ -98,6 +104,8 @@ struct tp_tls_note {
 	char pin_anchor[256];	/* the subject of a pinned certificate above the leaf:
 				 * the chain up to it was checked, and the name */
 	char pin_seen[96];	/* the leaf's pin when no sent certificate matched */
+	uint64_t span_rekeys, span_moved;	/* peer_rekeys and payload moved when the span began */
+	bool rekey_storm;	/* the peer passed TP_PEER_REKEYS within one span */
 };
 
 /* One run: the config, what it counted, and how it ended. */

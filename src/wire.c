@@ -12,10 +12,13 @@
 
 #define PAIR_SIZE (128 * 1024)	/* each half of the BIO pair */
 
+/* The first failure is the one to tell: after a reset, the next send says
+ * EPIPE, and the ECONNRESET before it would be lost. */
 static int
 failed(struct tp_wire *w, int err)
 {
-	w->err = err;
+	if (w->err == 0)
+		w->err = err;
 	return -1;
 }
 

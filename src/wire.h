@@ -28,7 +28,7 @@ struct tp_wire {
 	bool absorb;		/* OpenSSL's writes go to the stash, whatever the socket says */
 	bool sock_eof;		/* the socket read EOF (bio-pair path) */
 	int sock_err;		/* a read error held back until the data before it is read */
-	int err;		/* errno of the last failure */
+	int err;		/* errno of the first failure */
 };
 
 int tp_wire_attach(struct tp_wire *, SSL *, int fd, bool pair);

@@ -36,6 +36,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -45,17 +46,23 @@
 #define DRAIN_MS 1000         /* how long to wait for the client's FIN at close */
 #define CHAT_LEN 100          /* --chatty: bytes sent per N received */
 
-enum { M_SINK, M_ECHO, M_REPLY, M_SEND, M_STALL, M_PLAIN, M_SILENT, M_SPEAK, M_BANNER, M_ANSWER };
+enum { M_SINK, M_ECHO, M_REPLY, M_SEND, M_STALL, M_PLAIN, M_SILENT, M_SPEAK, M_BANNER, M_ANSWER, M_HALF };
 static const char *const mode_names[] = {
-    "sink", "echo", "reply", "send", "stall", "plain", "silent", "speak-first", "banner", "answer", NULL };
+    "sink", "echo", "reply", "send", "stall", "plain", "silent", "speak-first", "banner", "answer",
+    "half-hello", NULL };
+
+/* --inject: what a broken or hostile peer does after --text (see inject()) */
+enum { I_NONE, I_GARBAGE, I_OVERFLOW, I_CORRUPT, I_ALERT, I_AFTER_CLOSE };
+static const char *const inject_names[] = {
+    "none", "garbage", "overflow", "corrupt", "alert", "after-close", NULL };
 
 static struct {
-    const char *addr, *cert, *key, *ca, *text, *out, *tls, *mode_s;
+    const char *addr, *cert, *key, *ca, *text, *out, *tls, *mode_s, *inject_s;
     unsigned long long port, delay_ms, hold_ms, max_secs, tickets, bytes, ku_every,
-        reneg_every, chatty, pause_ms, rcvbuf;
-    int mode, verify_client, truncate, allow_reneg, reset;
-} opt = { .addr = "127.0.0.1", .mode_s = "sink", .delay_ms = 1000, .hold_ms = 3000,
-          .max_secs = 60, .tickets = ~0ULL };
+        reneg_every, chatty, pause_ms, rcvbuf, reset_after, trickle_ms, storm;
+    int mode, verify_client, truncate, allow_reneg, reset, inject;
+} opt = { .addr = "127.0.0.1", .mode_s = "sink", .inject_s = "none", .delay_ms = 1000,
+          .hold_ms = 3000, .max_secs = 60, .tickets = ~0ULL };
 
 static struct {
     int fd;
@@ -350,6 +357,8 @@ static void read_some(void)
             got_data(buf, (size_t)n);
             if (opt.mode == M_BANNER && c.line_seen)
                 return; /* one line and no more: what follows stays unread */
+            if (opt.reset_after && c.rx >= opt.reset_after)
+                return; /* the reset comes now, mid-upload */
             if (echoing())
                 c.ot += (size_t)n;
             maybe_rekey();
@@ -399,6 +408,7 @@ static void pump(int (*done)(void))
 static int sent_all(void) { return out_empty(); }
 static int got_line(void) { return c.line_seen || !reading(); }
 static int read_all(void) { return !reading(); }
+static int got_enough(void) { return c.rx >= opt.reset_after || !reading(); }
 /* Reading is over, and if it ended well, so is what we owe (echo, chatter). */
 static int served(void) { return !reading() && (!c.got_close || out_empty()); }
 
@@ -429,6 +439,191 @@ static void print_stats(void)
     else
         printf("sha256=%s bytes=%llu close_notify=%d rekeys=%llu\n", hex, c.rx, c.got_close, c.rekeys);
     fflush(stdout);
+}
+
+/* ---- broken and hostile peers ---- */
+
+/* Until the client's host has acknowledged what we sent, at most 1 s: a
+ * fault that follows must not overtake it, nor a reset discard it. */
+static void wait_acked(void)
+{
+    int i = 0, q = 1;
+    for (; i < 100 && ioctl(c.fd, SIOCOUTQ, &q) == 0 && q > 0; i++)
+        sleep_ms(10);
+    if (q > 0)
+        fprintf(stderr, "peer: %d bytes not acknowledged after 1 s\n", q);
+}
+
+/* An abortive close: with SO_LINGER 0, close() sends a TCP reset at once. */
+static void reset_close(void)
+{
+    struct linger lg = { 1, 0 };
+    setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(c.fd);
+}
+
+/* Bytes straight onto the socket, past OpenSSL, behind what it wrote. */
+static void send_raw(const unsigned char *b, size_t n)
+{
+    flush_all(now_ms() + DRAIN_MS);
+    while (n > 0 && !c.failed) {
+        ssize_t w = write(c.fd, b, n);
+        if (w < 0 && errno != EAGAIN && errno != EINTR)
+            fail("write: %s", strerror(errno));
+        else if (w < 0)
+            wait_io(0, 1, DRAIN_MS);
+        else
+            b += w, n -= (size_t)w;
+    }
+}
+
+/* --trickle-ms: --text one byte per record, with a pause between them. */
+static void trickle(void)
+{
+    for (size_t i = 0; i < c.src_left && !c.failed; i++) {
+        if (i)
+            sleep_ms(opt.trickle_ms);
+        ERR_clear_error();
+        if (SSL_write(c.ssl, c.src + i, 1) != 1) {
+            fail("SSL_write: %s", why(SSL_ERROR_SSL, 0));
+            break;
+        }
+        EVP_DigestUpdate(c.tx_md, c.src + i, 1);
+        c.tx++;
+        flush_all(now_ms() + DRAIN_MS);
+        fprintf(stderr, "peer: trickled byte %zu of %zu\n", i + 1, c.src_left);
+        fflush(stderr);
+    }
+    c.src_left = 0;
+}
+
+/* --inject KIND, a fault on the wire after the text:
+ *   garbage      64 random bytes where a record header belongs
+ *   overflow     an application record header announcing 2^14 + 257 bytes,
+ *                one more than TLS 1.3 allows (record_overflow), and its body
+ *   corrupt      one of our application records with its last byte (the
+ *                AEAD tag) flipped: the client's decryption fails
+ *   alert        our own SSL is fed a forged record, fails, and sends its
+ *                fatal alert (bad_record_mac), as a peer with a fault does
+ *   after-close  close_notify, then one more application record */
+static void inject(void)
+{
+    static unsigned char junk[5 + 16384 + 256 + 1];
+    static const char late[] = "not payload: after close_notify\n";
+    char *p;
+    long n;
+    switch (opt.inject) {
+    case I_GARBAGE:
+        RAND_bytes(junk, 64);
+        junk[0] |= 0x80; /* no record type */
+        send_raw(junk, 64);
+        break;
+    case I_OVERFLOW:
+        RAND_bytes(junk, sizeof junk);
+        memcpy(junk, (unsigned char[]){ 23, 3, 3, (sizeof junk - 5) >> 8, (sizeof junk - 5) & 0xff }, 5);
+        send_raw(junk, sizeof junk);
+        break;
+    case I_CORRUPT:
+        ERR_clear_error();
+        if (SSL_write(c.ssl, "corrupt record\n", 15) != 15) {
+            fail("SSL_write: %s", why(SSL_ERROR_SSL, 0));
+            break;
+        }
+        if ((n = BIO_get_mem_data(c.wbio, &p)) > 0)
+            p[n - 1] ^= 1;
+        flush_all(now_ms() + DRAIN_MS);
+        break;
+    case I_ALERT: {
+        static const unsigned char forged[5 + 32] = { 23, 3, 3, 0, 32 };
+        BIO *mem = BIO_new_mem_buf(forged, sizeof forged);
+        if (!mem)
+            die(1, "BIO_new_mem_buf: %s", why(SSL_ERROR_SSL, 0));
+        SSL_set0_rbio(c.ssl, mem); /* the socket BIO goes (BIO_NOCLOSE: the fd stays) */
+        ERR_clear_error();
+        int r = SSL_read(c.ssl, scratch, sizeof scratch), e = SSL_get_error(c.ssl, r);
+        fail("our SSL_read of a forged record: %s", why(e, 0));
+        flush_all(now_ms() + DRAIN_MS); /* the alert it wrote */
+        break;
+    }
+    case I_AFTER_CLOSE:
+        ERR_clear_error();
+        SSL_shutdown(c.ssl);
+        SSL_set_shutdown(c.ssl, 0); /* or OpenSSL refuses to write after it */
+        if (SSL_write(c.ssl, late, sizeof late - 1) != (int)sizeof late - 1)
+            fail("SSL_write after close_notify: %s", why(SSL_ERROR_SSL, 0));
+        flush_all(now_ms() + DRAIN_MS);
+        break;
+    }
+}
+
+static int reneg_over(void) { return !SSL_renegotiate_pending(c.ssl) || !reading(); }
+
+/* --rekey-storm N: rekeys back to back with no data between them, as fast as
+ * the client answers: key updates (update requested) on TLS 1.3, whole
+ * renegotiations on TLS 1.2. It stops early when the client goes. */
+static void rekey_storm(void)
+{
+    int ku = SSL_version(c.ssl) == TLS1_3_VERSION;
+    for (unsigned long long i = 0; i < opt.storm && reading(); i++) {
+        ERR_clear_error();
+        if ((ku ? SSL_key_update(c.ssl, SSL_KEY_UPDATE_REQUESTED) : SSL_renegotiate(c.ssl)) != 1) {
+            fail("%s: %s", ku ? "SSL_key_update" : "SSL_renegotiate", why(SSL_ERROR_SSL, 0));
+            return;
+        }
+        step_handshake("SSL_do_handshake (storm)");
+        c.rekeys++;
+        if (flush_net() < 0)
+            fail("write: %s", strerror(errno));
+        if (ku)
+            read_some(); /* the client's answers, or its goodbye */
+        else
+            pump(reneg_over);
+    }
+}
+
+/* send with --inject or --rekey-storm: --text, acknowledged, then the fault
+ * (a storm the client lives through ends with our close_notify); then read
+ * until the client goes, to see how it answered (its alert or its close, on
+ * stderr) */
+static int hostile(void)
+{
+    pump(sent_all);
+    flush_all(now_ms() + DRAIN_MS);
+    wait_acked();
+    if (opt.storm)
+        rekey_storm();
+    else
+        inject();
+    if (opt.storm && reading())
+        send_close_notify(); /* the storm is over and the client still here */
+    pump(read_all);
+    print_stats();
+    if (opt.storm)
+        printf("storm_rekeys=%llu\n", c.rekeys);
+    fflush(stdout);
+    fprintf(stderr, "peer: %s\n", c.failed ? c.err : c.got_close ? "the client sent close_notify"
+                                                                  : "the client closed TCP");
+    flush_all(now_ms() + DRAIN_MS);
+    drain_close();
+    return 0;
+}
+
+/* --mode half-hello: the first half of our ServerHello record, then
+ * silence until --hold-ms: the client's handshake can never finish. */
+static void half_hello(void)
+{
+    char *p;
+    long n = BIO_get_mem_data(c.wbio, &p);
+    size_t len = n >= 5 ? 5 + ((size_t)(unsigned char)p[3] << 8 | (unsigned char)p[4]) / 2 : (size_t)n;
+    if (len > (size_t)n)
+        len = (size_t)n;
+    if (write(c.fd, p, len) < 0)
+        die(1, "write: %s", strerror(errno));
+    fprintf(stderr, "peer: sent %zu bytes of our %ld-byte first flight, and nothing more\n", len, n);
+    fflush(stderr);
+    sleep_ms(opt.hold_ms);
+    close(c.fd);
+    exit(0);
 }
 
 /* Not TLS: the plain and silent modes. */
@@ -525,6 +720,8 @@ static void handshake(void)
     for (;;) {
         ERR_clear_error();
         int r = SSL_accept(c.ssl), saved = errno, e = SSL_get_error(c.ssl, r);
+        if (opt.mode == M_HALF && wbio_pending() > 0)
+            half_hello();
         flush_net(); /* a write error shows up in the next SSL_accept */
         if (r == 1)
             return;
@@ -546,7 +743,7 @@ static const struct { const char *name, *arg, *help; int type; void *dst; } optv
     { "cert", "FILE", "server certificate (chain), PEM; TLS modes need it", T_STR, &opt.cert },
     { "key", "FILE", "its private key, PEM, unencrypted", T_STR, &opt.key },
     { "tls", "1.2|1.3", "pin the version (default: 1.2 to 1.3)", T_STR, &opt.tls },
-    { "mode", "MODE", "sink|echo|reply|send|stall|plain|silent|speak-first|banner|answer (sink)",
+    { "mode", "MODE", "sink|echo|reply|send|stall|plain|silent|speak-first|banner|answer|half-hello (sink)",
       T_STR, &opt.mode_s },
     { "delay-ms", "N", "reply: wait after the client's close_notify; answer: after its line (1000)",
       T_NUM, &opt.delay_ms },
@@ -555,8 +752,14 @@ static const struct { const char *name, *arg, *help; int type; void *dst; } optv
     { "pause-ms", "N", "sink: read nothing for N ms after the handshake; banner: wait N ms first", T_NUM, &opt.pause_ms },
     { "bytes", "N", "send: N pattern bytes (suffix k, M or G)", T_NUM, &opt.bytes },
     { "truncate", NULL, "send, banner: end with a TCP FIN, no close_notify; sink, echo: answer close_notify so", T_FLAG, &opt.truncate },
-    { "reset", NULL, "banner: end with a TCP reset (SO_LINGER 0), no close_notify", T_FLAG, &opt.reset },
-    { "hold-ms", "N", "stall/silent: hold the connection this long (3000)", T_NUM, &opt.hold_ms },
+    { "reset", NULL, "banner, send (once acknowledged): end with a TCP reset (SO_LINGER 0), no close_notify",
+      T_FLAG, &opt.reset },
+    { "reset-after", "N", "sink: a TCP reset once N bytes have arrived", T_NUM, &opt.reset_after },
+    { "trickle-ms", "N", "send: --text one byte per record, N ms apart", T_NUM, &opt.trickle_ms },
+    { "inject", "KIND", "send: after --text, garbage|overflow|corrupt|alert|after-close", T_STR, &opt.inject_s },
+    { "rekey-storm", "N", "send: after --text, N key updates (1.3) or renegotiations (1.2), no data",
+      T_NUM, &opt.storm },
+    { "hold-ms", "N", "stall/silent/half-hello: hold the connection this long (3000)", T_NUM, &opt.hold_ms },
     { "ca", "FILE", "CA for client certificates", T_STR, &opt.ca },
     { "verify-client", NULL, "require a client certificate signed by --ca", T_FLAG, &opt.verify_client },
     { "key-update-every", "N", "TLS 1.3: KeyUpdate(update_requested) per N bytes read", T_NUM, &opt.ku_every },
@@ -612,6 +815,15 @@ static void parse_args(int argc, char **argv)
     if (!mode_names[i])
         die(2, "usage: --mode: unknown mode %s", opt.mode_s);
     opt.mode = i;
+    for (i = 0; inject_names[i] && strcmp(inject_names[i], opt.inject_s); i++)
+        ;
+    if (!inject_names[i])
+        die(2, "usage: --inject: unknown kind %s", opt.inject_s);
+    opt.inject = i;
+    if ((opt.inject || opt.storm || opt.trickle_ms) && opt.mode != M_SEND)
+        die(2, "usage: --inject, --rekey-storm and --trickle-ms need --mode send");
+    if (opt.reset_after && opt.mode != M_SINK)
+        die(2, "usage: --reset-after needs --mode sink");
     if (optind < argc)
         die(2, "usage: unexpected argument: %s", argv[optind]);
     if (opt.tls && strcmp(opt.tls, "1.2") && strcmp(opt.tls, "1.3"))
@@ -676,8 +888,7 @@ int main(int argc, char **argv)
         c.src_left = strlen(c.src);
         pump(sent_all);
         flush_all(now_ms() + DRAIN_MS);
-        for (int i = 0, q = 1; i < 100 && ioctl(c.fd, SIOCOUTQ, &q) == 0 && q > 0; i++)
-            sleep_ms(10); /* until the client's host has it (acknowledged) */
+        wait_acked();
         pump(got_line);
         if (!opt.truncate && !opt.reset && !c.failed && !c.trunc) {
             ERR_clear_error();
@@ -685,11 +896,10 @@ int main(int argc, char **argv)
             flush_all(now_ms() + DRAIN_MS);
         }
         print_stats();
-        if (opt.reset) { /* an abortive close: a TCP reset at once */
-            struct linger lg = { 1, 0 };
-            setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-        }
-        close(c.fd);
+        if (opt.reset)
+            reset_close();
+        else
+            close(c.fd);
         return c.failed;
     }
     if (opt.mode == M_ANSWER) {
@@ -719,17 +929,32 @@ int main(int argc, char **argv)
     }
     if (opt.mode == M_SINK && opt.pause_ms)
         sleep_ms(opt.pause_ms); /* the client's writes back up meanwhile */
+    if (opt.mode == M_SINK && opt.reset_after) {
+        pump(got_enough);
+        print_stats();
+        reset_close(); /* mid-upload: the client is still writing */
+        return c.failed;
+    }
     const char *text = opt.text ? opt.text : opt.mode == M_SPEAK ? "hello from peer\n" : "late reply\n";
     if (opt.mode == M_SPEAK || (opt.mode == M_SEND && opt.text))
         c.src = text, c.src_left = strlen(text);
     else if (opt.mode == M_SEND)
         c.gen_left = opt.bytes;
 
+    if (opt.mode == M_SEND && (opt.inject || opt.storm))
+        return hostile();
     if (opt.mode == M_SEND) {
+        if (opt.trickle_ms)
+            trickle();
         pump(sent_all); /* reads (and drops) what the client sends meanwhile */
         flush_all(now_ms() + 60000);
         if (!c.failed)
             print_stats();
+        if (!c.failed && opt.reset) {
+            wait_acked(); /* all of it is on the client's host: only then the reset */
+            reset_close();
+            return 0;
+        }
         if (!c.failed && opt.truncate) { /* FIN without close_notify */
             drain_close();
             return 0;
