@@ -14,7 +14,7 @@
 /* A peer that rekeys more than TP_PEER_REKEYS times while less than
  * TP_PEER_REKEY_SPAN bytes of payload move (both ways) is refused: each of its
  * rekeys costs us a key derivation, or a whole handshake, and moves nothing.
- * tlspipe's own --key-update-every must stay above span / count. */
+ * Its answers to our own rekeys do not count (tls.c). */
 #define TP_PEER_REKEYS 100
 #define TP_PEER_REKEY_SPAN (1024 * 1024)
 
@@ -104,7 +104,9 @@ struct tp_tls_note {
 	char pin_anchor[256];	/* the subject of a pinned certificate above the leaf:
 				 * the chain up to it was checked, and the name */
 	char pin_seen[96];	/* the leaf's pin when no sent certificate matched */
-	uint64_t span_rekeys, span_moved;	/* peer_rekeys and payload moved when the span began */
+	uint64_t answers;	/* the peer's rekeys that answered ours */
+	uint64_t span_rekeys, span_moved;	/* the peer's own rekeys, and the payload
+					 * moved, when the span began */
 	bool rekey_storm;	/* the peer passed TP_PEER_REKEYS within one span */
 };
 

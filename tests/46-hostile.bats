@@ -215,6 +215,17 @@ storm() {
 	grep -q '^storm_rekeys=100$' "$T/srv.out"
 }
 
+@test "the peer's answers to tlspipe's own rekeys are no storm: --key-update-every=1000 over 1 MiB ends cleanly" {
+	random_file "$T/in" 1048576
+	sink
+	run tpq --key-update-every=1000 --stats="$T/s.json" localhost "$PORT" <"$T/in"
+	assert_success
+	# far more than 100 in that MiB, every one an answer to one of ours
+	assert [ "$(jstat "$T/s.json" peer_rekeys)" -gt 500 ]
+	wait_server
+	assert_equal "$(sink_sha)" "$(sha "$T/in")"
+}
+
 # ---- handshakes that never finish ----
 
 @test "a server that sends half a ServerHello and stops: -w 2 is exit 6, saying the handshake timed out" {
