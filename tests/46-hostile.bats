@@ -118,7 +118,7 @@ faulty() {
 @test "random bytes instead of a record after the handshake: what came before is on stdout, tlspipe sends a fatal alert, exit 1" {
 	faulty garbage "before the garbage"
 	stderr_has "alert sent: fatal"
-	grep -q 'alert' "$T/srv.err"
+	grep -q 'SSL_read: .*alert' "$T/srv.err"
 }
 
 @test "a record header announcing more than 16 KiB + 256 bytes: tlspipe sends record_overflow, exit 1" {
@@ -136,8 +136,9 @@ faulty() {
 @test "a peer whose own TLS fails mid-stream and sends a fatal alert: what came before is on stdout, exit 1 naming the alert" {
 	faulty alert "before the alert"
 	stderr_has "alert received: fatal bad record mac"
-	stderr_has "bad record mac"
-	refute has "$T/err" "alert sent"
+	stderr_has "failed: sslv3 alert bad record mac"
+	# tlspipe's own part: none
+	[[ $stderr != *"alert sent"* ]]
 	# the peer's alert came from OpenSSL, failing on a forged record
 	grep -q 'forged record: .*bad record mac' "$T/srv.err"
 }
@@ -162,13 +163,14 @@ faulty() {
 	wait_server
 	assert_equal "$SRV_RC" 0
 	# the record after it went out, and tlspipe said goodbye in turn
+	grep -q 'sent 32 payload bytes after our close_notify' "$T/srv.err"
 	grep -q 'the client sent close_notify' "$T/srv.err"
 }
 
 # ---- rekey storms ----
 
-# storm TLS N: a peer that sends TEXT and then starts N rekeys back to back,
-# with no data between them
+# storm TLS N: a peer that sends a line and then starts N rekeys back to
+# back, with no data between them
 storm() {
 	peer --mode send --tls "$1" --text "before the storm" --rekey-storm "$2"
 	now_us

@@ -549,9 +549,12 @@ static void inject(void)
         ERR_clear_error();
         SSL_shutdown(c.ssl);
         SSL_set_shutdown(c.ssl, 0); /* or OpenSSL refuses to write after it */
-        if (SSL_write(c.ssl, late, sizeof late - 1) != (int)sizeof late - 1)
+        if (SSL_write(c.ssl, late, sizeof late - 1) != (int)sizeof late - 1) {
             fail("SSL_write after close_notify: %s", why(SSL_ERROR_SSL, 0));
+            break;
+        }
         flush_all(now_ms() + DRAIN_MS);
+        fprintf(stderr, "peer: sent %zu payload bytes after our close_notify\n", sizeof late - 1);
         break;
     }
 }
