@@ -244,6 +244,15 @@ storm() {
 	grep -q 'sent [0-9]* bytes of our [0-9]*-byte first flight' "$T/srv.err"
 }
 
+@test "a server that answers the ClientHello with a plaintext fatal alert: exit 4 naming the alert, nothing sent" {
+	start_server timeout 20 "$PEER" --mode alert-hello
+	run --separate-stderr tpq --stats="$T/s.json" localhost "$PORT" <<<"payload"
+	assert_equal "$status" 4
+	assert_output ""
+	stderr_has "failed: the peer sent alert handshake failure"
+	assert_equal "$(jstat "$T/s.json" bytes_out)" 0
+}
+
 # ---- odd clients ----
 
 @test "a client without SNI and without ALPN (openssl s_client -noservername) is served by tlspipe -l" {

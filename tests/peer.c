@@ -46,10 +46,11 @@
 #define DRAIN_MS 1000         /* how long to wait for the client's FIN at close */
 #define CHAT_LEN 100          /* --chatty: bytes sent per N received */
 
-enum { M_SINK, M_ECHO, M_REPLY, M_SEND, M_STALL, M_PLAIN, M_SILENT, M_SPEAK, M_BANNER, M_ANSWER, M_HALF };
+enum { M_SINK, M_ECHO, M_REPLY, M_SEND, M_STALL, M_PLAIN, M_SILENT, M_SPEAK, M_BANNER, M_ANSWER, M_HALF,
+       M_ALERT };
 static const char *const mode_names[] = {
     "sink", "echo", "reply", "send", "stall", "plain", "silent", "speak-first", "banner", "answer",
-    "half-hello", NULL };
+    "half-hello", "alert-hello", NULL };
 
 /* --inject: what a broken or hostile peer does after --text (see inject()) */
 enum { I_NONE, I_GARBAGE, I_OVERFLOW, I_CORRUPT, I_ALERT, I_AFTER_CLOSE };
@@ -629,10 +630,20 @@ static void half_hello(void)
     exit(0);
 }
 
-/* Not TLS: the plain and silent modes. */
+/* No TLS library: the plain and silent modes, and alert-hello, which
+ * answers the ClientHello with a fatal handshake_failure alert written by
+ * hand, a plaintext record as a server sends it before any keys exist. */
 static int run_plain(void)
 {
     static const char msg[] = "HTTP/1.0 400 Bad Request\r\n\r\n";
+    static const unsigned char alert[] = { 21, 3, 3, 0, 2, 2, 40 };
+    if (opt.mode == M_ALERT) {
+        wait_io(1, 0, (long)opt.hold_ms); /* the ClientHello */
+        if (write(c.fd, alert, sizeof alert) < 0)
+            die(1, "write: %s", strerror(errno));
+        drain_close();
+        return 0;
+    }
     if (opt.mode == M_PLAIN) {
         if (write(c.fd, msg, sizeof msg - 1) < 0)
             die(1, "write: %s", strerror(errno));
@@ -746,7 +757,7 @@ static const struct { const char *name, *arg, *help; int type; void *dst; } optv
     { "cert", "FILE", "server certificate (chain), PEM; TLS modes need it", T_STR, &opt.cert },
     { "key", "FILE", "its private key, PEM, unencrypted", T_STR, &opt.key },
     { "tls", "1.2|1.3", "pin the version (default: 1.2 to 1.3)", T_STR, &opt.tls },
-    { "mode", "MODE", "sink|echo|reply|send|stall|plain|silent|speak-first|banner|answer|half-hello (sink)",
+    { "mode", "MODE", "sink|echo|reply|send|stall|plain|silent|speak-first|banner|answer|half-hello|alert-hello (sink)",
       T_STR, &opt.mode_s },
     { "delay-ms", "N", "reply: wait after the client's close_notify; answer: after its line (1000)",
       T_NUM, &opt.delay_ms },
@@ -762,7 +773,7 @@ static const struct { const char *name, *arg, *help; int type; void *dst; } optv
     { "inject", "KIND", "send: after --text, garbage|overflow|corrupt|alert|after-close", T_STR, &opt.inject_s },
     { "rekey-storm", "N", "send: after --text, N key updates (1.3) or renegotiations (1.2), no data",
       T_NUM, &opt.storm },
-    { "hold-ms", "N", "stall/silent/half-hello: hold the connection this long (3000)", T_NUM, &opt.hold_ms },
+    { "hold-ms", "N", "stall/silent/half-hello: hold the connection this long; alert-hello: the most to wait for the ClientHello (3000)", T_NUM, &opt.hold_ms },
     { "ca", "FILE", "CA for client certificates", T_STR, &opt.ca },
     { "verify-client", NULL, "require a client certificate signed by --ca", T_FLAG, &opt.verify_client },
     { "key-update-every", "N", "TLS 1.3: KeyUpdate(update_requested) per N bytes read", T_NUM, &opt.ku_every },
@@ -833,7 +844,7 @@ static void parse_args(int argc, char **argv)
         die(2, "usage: --tls: 1.2 or 1.3, not %s", opt.tls);
     if (opt.port > 65535)
         die(2, "usage: --port: %llu is too big", opt.port);
-    if (opt.mode != M_PLAIN && opt.mode != M_SILENT && (!opt.cert || !opt.key))
+    if (opt.mode != M_PLAIN && opt.mode != M_SILENT && opt.mode != M_ALERT && (!opt.cert || !opt.key))
         die(2, "usage: --mode %s needs --cert and --key", opt.mode_s);
     if (opt.verify_client && !opt.ca)
         die(2, "usage: --verify-client needs --ca");
@@ -854,7 +865,7 @@ int main(int argc, char **argv)
         die(1, "sha256: %s", why(SSL_ERROR_SSL, 0));
     if (opt.out && !(c.out = fopen(opt.out, "wb")))
         die(1, "%s: %s", opt.out, strerror(errno));
-    SSL_CTX *ctx = opt.mode == M_PLAIN || opt.mode == M_SILENT ? NULL : make_ctx();
+    SSL_CTX *ctx = opt.mode == M_PLAIN || opt.mode == M_SILENT || opt.mode == M_ALERT ? NULL : make_ctx();
 
     c.fd = listen_accept();
     if (!ctx)
