@@ -43,6 +43,8 @@ closed() {
 	0) "$@" <&- ;;
 	1) "$@" >&- ;;
 	2) "$@" 2>&- ;;
+	01) "$@" <&- >&- ;;
+	02) "$@" <&- 2>&- ;;
 	12) "$@" >&- 2>&- ;;
 	012) "$@" <&- >&- 2>&- ;;
 	esac
@@ -176,23 +178,37 @@ full_disk() {
 	assert_equal "$output" ""
 }
 
-@test "stdout and stderr closed: --send-only works; without it, exit 2 before connecting" {
+@test "stdout and stderr closed: --send-only still moves every byte" {
 	random_file "$T/in" 50000
 	peer --mode echo
 	run closed 12 tpq --on-eof=notify --send-only localhost "$PORT" <"$T/in"
 	assert_success
 	wait_server
 	assert_equal "$(sink_sha)" "$(sha "$T/in")"
-	# all three closed: stdin reads as empty
-	peer --mode sink
-	run closed 012 tpq --on-eof=notify --send-only localhost "$PORT"
-	assert_success
-	wait_server
-	grep -q 'bytes=0 close_notify=1' "$T/srv.out"
-	# stdout closed without --send-only: the usage error, even with no stderr to say it on
-	closed_port
-	run closed 12 tpq localhost "$CLOSED" </dev/null
-	assert_equal "$status" 2
+}
+
+@test "every combination of closed standard fds ends with its documented status" {
+	local c want
+	for c in 0 1 2 01 02 12 012; do
+		# with --send-only nothing needs stdout: a clean run, stdin empty
+		peer --mode sink
+		run closed "$c" tpq --on-eof=notify --send-only localhost "$PORT" </dev/null
+		[ "$status" -eq 0 ] || { echo "fds $c closed, --send-only: exit $status: $output"; return 1; }
+		wait_server
+		grep -q 'bytes=0 close_notify=1' "$T/srv.out"
+		# without it, a closed stdout is the usage error, before connecting
+		if [[ $c == *1* ]]; then
+			want=2
+			closed_port
+			PORT=$CLOSED
+		else
+			want=0
+			peer --mode sink
+		fi
+		run closed "$c" tpq --on-eof=notify localhost "$PORT" </dev/null
+		[ "$status" -eq "$want" ] || { echo "fds $c closed: exit $status, wanted $want: $output"; return 1; }
+		[ "$want" -eq 2 ] || wait_server
+	done
 }
 
 # ---- files that cannot be read or written ----

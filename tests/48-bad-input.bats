@@ -20,17 +20,21 @@ setup_file() {
 		openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:512 -out rsa512.key
 		openssl genpkey -genparam -algorithm DSA -pkeyopt dsa_paramgen_bits:2048 -out dsa.param
 		openssl genpkey -paramfile dsa.param -out dsa.key
-		openssl genpkey -algorithm X25519 -out x25519.key
-		openssl pkey -in x25519.key -pubout -out x25519.pub
+		for k in x25519 x448; do
+			openssl genpkey -algorithm "$k" -out "$k.key"
+			openssl pkey -in "$k.key" -pubout -out "$k.pub"
+		done
 		for k in ed448 ed25519 rsa512 dsa; do
 			openssl req -new -key "$k.key" -subj /CN=localhost -out "$k.csr"
 			openssl x509 -req -in "$k.csr" -CA "$CERTS/ca.pem" -CAkey "$CERTS/ca.key" -days 2 \
 				-extfile <(printf 'subjectAltName = DNS:localhost, IP:127.0.0.1\n') -out "$k.pem"
 		done
-		# X25519 can only agree on keys, not sign: its certificate carries the
-		# key of another's request (-force_pubkey)
-		openssl x509 -req -in ed448.csr -CA "$CERTS/ca.pem" -CAkey "$CERTS/ca.key" -days 2 \
-			-force_pubkey x25519.pub -out x25519.pem
+		# X25519 and X448 can only agree on keys, not sign: their certificates
+		# carry the key of another's request (-force_pubkey)
+		for k in x25519 x448; do
+			openssl x509 -req -in ed448.csr -CA "$CERTS/ca.pem" -CAkey "$CERTS/ca.key" -days 2 \
+				-force_pubkey "$k.pub" -out "$k.pem"
+		done
 	) >"$d/make.log" 2>&1 || { cat "$d/make.log"; return 1; }
 }
 
@@ -242,6 +246,8 @@ numbers() {
 	closed_port
 	WANT="--cert $d/x25519.pem: its key is X25519, which TLS cannot sign with" \
 		why --cert "$d/x25519.pem" --key "$d/x25519.key" localhost "$CLOSED"
+	WANT="--cert $d/x448.pem: its key is X448, which TLS cannot sign with" \
+		why -l --cert "$d/x448.pem" --key "$d/x448.key" 0
 	WANT="--cert $d/rsa512.pem: its RSA key of 512 bits is too weak for OpenSSL's security level" \
 		why --cert "$d/rsa512.pem" --key "$d/rsa512.key" localhost "$CLOSED"
 	# Ed448 and Ed25519 sign TLS 1.3 handshakes
