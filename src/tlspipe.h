@@ -11,6 +11,7 @@
 
 #define TP_VERSION "0.1.0"
 #define TP_READ_AHEAD (64 * 1024)	/* what one read() of the socket may bring into OpenSSL */
+#define TP_ALPN_MAX 65000	/* --alpn in wire form: what a ClientHello has room for beside its other extensions */
 
 /* Exit status: the EXIT STATUS table of the man page (man/tlspipe.1).
  * tp_fail records the first one; tlserr.c chooses it for TLS failures. */
@@ -113,6 +114,7 @@ struct tp_run {
 	int exit_code;
 	int stats_fd, keylog_fd;	/* -1 when unused */
 	bool stats_unwritable;
+	bool keylog_failed;	/* a write to the key log failed, and was told */
 	off_t input_size;	/* stdin's size when a regular file, else -1 */
 	bool progress_tty, progress_drawn;
 	long progress_us;
@@ -180,7 +182,7 @@ int tp_cert_readable(const char *what, const char *path, char *err, size_t errle
 int tp_cert_load_identity(SSL_CTX *, const struct tp_config *, char *err, size_t errlen);
 int tp_cert_ephemeral(SSL_CTX *, char *pin, size_t pinlen, char *err, size_t errlen);
 int tp_cert_pin(EVP_PKEY *, char *out, size_t outlen);
-int tp_cert_pin_check(const char *pin);
+int tp_cert_pin_check(const char *pin, char *why, size_t len);
 bool tp_cert_pinned(X509 *, const struct tp_config *, char *pin, size_t pinlen);
 void tp_cert_names(X509 *, char *buf, size_t len);
 void tp_cert_summary(SSL *, const struct tp_run *);
