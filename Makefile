@@ -42,7 +42,7 @@ STAMP = src/.build-$(BUILDID)
 
 TEST_BINS = tests/peer $(patsubst %.c,%,$(wildcard tests/unit/*.c))
 
-.PHONY: all deps deps-servers deps-bench demo check check-full check-real lint bench bench-quick install uninstall clean
+.PHONY: all deps deps-servers deps-bench demo check check-full check-real lint bench bench-quick soak soak-quick install uninstall clean
 all: tlspipe
 
 $(STAMP):
@@ -132,6 +132,16 @@ bench: tlspipe bench/peer
 # the same, small and once: proves the bench works (CI), in well under 2 min
 bench-quick: tlspipe bench/peer
 	@BENCH_SIZE=32M BENCH_RUNS=1 BENCH_CONNS=20 BENCH_QUICK=1 bench/run.sh
+
+# tlspipe under long use: 2,000 connections in a row, 200 at once, and one
+# connection moving 1 GiB each way then idling in bursts for 10 minutes,
+# its RSS and fds sampled (SOAK_SEQ, SOAK_PAR, SOAK_MIB, SOAK_IDLE)
+soak: tlspipe
+	@tests/soak.sh
+
+# the same, short (CI): a few minutes
+soak-quick: tlspipe
+	@SOAK_SEQ=200 SOAK_PAR=50 SOAK_MIB=256 SOAK_IDLE=20 tests/soak.sh
 
 # the man page, the completion's syntax, and the shape of src/ (no cycles
 # between files, none over 600 lines)

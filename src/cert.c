@@ -93,31 +93,52 @@ key_label(const char *name)
 	return n >= 11 && strcmp(name + n - 11, "PRIVATE KEY") == 0;
 }
 
+/* The PEM blocks of b, from its start: how many, how many `kind` wants,
+ * and the label of the first. Returns the error that ended the scan:
+ * PEM_R_NO_START_LINE is the end of the file, anything else a damaged block. */
+static unsigned long
+scan_pem(BIO *b, bool (*kind)(const char *), int *found, char *first, size_t firstlen)
+{
+	char *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	long n;
+	int blocks = 0;
+
+	ERR_clear_error();
+	(void)BIO_reset(b);
+	*found = 0;
+	while (PEM_read_bio(b, &name, &header, &data, &n) == 1) {
+		if (blocks++ == 0)
+			snprintf(first, firstlen, "%s", name);
+		*found += kind(name);
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(data);
+	}
+	if (blocks == 0)
+		first[0] = '\0';
+	return ERR_peek_last_error();
+}
+
+static bool
+pem_end(unsigned long e)
+{
+	return ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
+}
+
 /* No key came out, and no passphrase was the cause: no PEM at all, PEM
  * without a key, or a key (or a block) that is damaged. `first` is the
  * error of the key's own read, for the last case. */
 static void
 no_key_words(BIO *b, unsigned long first, char *buf, size_t len)
 {
-	char *name = NULL, *header = NULL;
-	unsigned char *data = NULL;
-	long n;
-	int blocks = 0, keys = 0;
-	unsigned long e;
+	char label[64];
+	int keys;
+	unsigned long e = scan_pem(b, key_label, &keys, label, sizeof(label));
 
-	ERR_clear_error();
-	(void)BIO_reset(b);
-	while (PEM_read_bio(b, &name, &header, &data, &n) == 1) {
-		blocks++;
-		keys += key_label(name);
-		OPENSSL_free(name);
-		OPENSSL_free(header);
-		OPENSSL_free(data);
-	}
-	e = ERR_peek_last_error();
-	if (ERR_GET_LIB(e) != ERR_LIB_PEM || ERR_GET_REASON(e) != PEM_R_NO_START_LINE)
+	if (!pem_end(e))
 		snprintf(buf, len, "a damaged PEM block: %s", ERR_reason_error_string(e));
-	else if (blocks == 0)
+	else if (label[0] == '\0')
 		snprintf(buf, len, "not PEM (no -----BEGIN line)");
 	else if (keys == 0)
 		snprintf(buf, len, "no private key in the file");
@@ -210,12 +231,63 @@ key_matches(X509 *x, EVP_PKEY *pkey, const struct tp_config *cfg, char *err, siz
 	return -1;
 }
 
+
 /* the chain file must not prompt either, whatever it holds */
 static int
 no_prompt(char *buf, int size, int rwflag, void *u)
 {
 	(void)buf, (void)size, (void)rwflag, (void)u;
 	return -1;
+}
+
+static bool
+cert_label(const char *name)
+{
+	return strcmp(name, "CERTIFICATE") == 0 || strcmp(name, "TRUSTED CERTIFICATE") == 0 ||
+	    strcmp(name, "X509 CERTIFICATE") == 0;
+}
+
+/* Why --cert could not be used, `e` the load's last error: not PEM, PEM of
+ * another kind (a key, a request), a damaged block, or a certificate whose
+ * key TLS cannot use (a type that cannot sign, or too weak for OpenSSL's
+ * security level): "not a PEM certificate" would send the user looking in
+ * the wrong place. */
+static void
+cert_words(const char *path, unsigned long e, char *buf, size_t len)
+{
+	BIO *b = BIO_new_file(path, "r");
+	int r = ERR_GET_REASON(e), certs;
+	EVP_PKEY *k;
+	X509 *x = NULL;
+	char label[64];
+
+	if (b != NULL && ERR_GET_LIB(e) == ERR_LIB_SSL && r != ERR_R_PEM_LIB)
+		x = PEM_read_bio_X509(b, NULL, no_prompt, NULL);
+	k = x ? X509_get0_pubkey(x) : NULL;
+	if (b == NULL) {
+		snprintf(buf, len, "cannot read it");
+	} else if (k && r == SSL_R_UNKNOWN_CERTIFICATE_TYPE) {
+		snprintf(buf, len, "its key is %s, which TLS cannot sign with", EVP_PKEY_get0_type_name(k));
+	} else if (k && r == SSL_R_EE_KEY_TOO_SMALL) {
+		snprintf(buf, len, "its %s key of %d bits is too weak for OpenSSL's security level",
+		    EVP_PKEY_get0_type_name(k), EVP_PKEY_get_bits(k));
+	} else if (x) {
+		snprintf(buf, len, "cannot use the certificate: %s", ERR_reason_error_string(e));
+	} else {
+		unsigned long end = scan_pem(b, cert_label, &certs, label, sizeof(label));
+
+		if (!pem_end(end))
+			snprintf(buf, len, "a damaged PEM block: %s", ERR_reason_error_string(end));
+		else if (label[0] == '\0')
+			snprintf(buf, len, "not PEM (no -----BEGIN line)");
+		else if (certs == 0)
+			snprintf(buf, len, "no certificate in the file (it holds a %s)", label);
+		else
+			snprintf(buf, len, "cannot read the certificate: %s", ERR_reason_error_string(e));
+	}
+	X509_free(x);
+	BIO_free(b);
+	ERR_clear_error();
 }
 
 /* --cert and --key: the chain, its key, and that they belong together */
@@ -232,8 +304,8 @@ tp_cert_load_identity(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size
 		return -1;
 	SSL_CTX_set_default_passwd_cb(ctx, no_prompt);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert) != 1) {
-		snprintf(what, sizeof(what), "--cert %s: not a PEM certificate", cfg->cert);
-		tp_tls_setup_error(err, errlen, what);
+		cert_words(cfg->cert, ERR_peek_last_error(), what, sizeof(what));
+		snprintf(err, errlen, "--cert %s: %s", cfg->cert, what);
 		return -1;
 	}
 	x = SSL_CTX_get0_certificate(ctx);
@@ -273,17 +345,42 @@ tp_cert_pin(EVP_PKEY *key, char *out, size_t outlen)
 	return 0;
 }
 
+/* A --pin's form; what is wrong with it in `why`. 32 bytes of SHA-256 are
+ * 44 base64 characters, the last of them one '='. */
 int
-tp_cert_pin_check(const char *pin)
+tp_cert_pin_check(const char *pin, char *why, size_t len)
 {
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
 	unsigned char md[64];
 	const char *b = pin + 8;
+	size_t n, bad;
 
-	/* 32 bytes of SHA-256 are 44 base64 characters ending in '=' */
-	if (strncmp(pin, "sha256//", 8) != 0 || strlen(b) != 44 || b[43] != '=' ||
-	    strspn(b, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != 44)
+	if (strncmp(pin, "sha256//", 8) != 0) {
+		snprintf(why, len, "it must start with sha256// (a SHA-256 pin, as curl writes them)");
 		return -1;
-	return EVP_DecodeBlock(md, (const unsigned char *)b, 44) == 33 ? 0 : -1;
+	}
+	n = strlen(b);
+	bad = strspn(b, b64);
+	if (bad < n) {
+		unsigned char c = (unsigned char)b[bad];
+
+		if (c == '-' || c == '_')
+			snprintf(why, len, "'%c' is not a base64 character (base64url? a pin uses + and /)", c);
+		else if (c > 0x20 && c < 0x7f)
+			snprintf(why, len, "'%c' is not a base64 character", c);
+		else
+			snprintf(why, len, "byte 0x%02x is not a base64 character", c);
+		return -1;
+	}
+	if (n != 44) {
+		snprintf(why, len, "%zu base64 characters after sha256//, expected 44 (a SHA-256 is 32 bytes)", n);
+		return -1;
+	}
+	if (strchr(b, '=') != b + 43 || EVP_DecodeBlock(md, (const unsigned char *)b, 44) != 33) {
+		snprintf(why, len, "not the base64 of 32 bytes (44 characters, only the last one '=')");
+		return -1;
+	}
+	return 0;
 }
 
 /* Whether x's key is one of the --pin keys; its pin goes to `pin` either way. */

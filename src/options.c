@@ -211,10 +211,52 @@ seconds(struct tp_run *run, const char *what, const char *s, long max_s, long *m
 	return 0;
 }
 
+/* --alpn: comma-separated names of 1 to 255 bytes, as the wire has one
+ * length byte for each; the list in wire form (each name after its length
+ * byte) at most TP_ALPN_MAX bytes. A long list is not repeated in the words. */
+static int
+alpn_list(struct tp_run *run, const char *list)
+{
+	size_t total = 0, n = strlen(list);
+	const char *p = list;
+	char shown[80];
+
+	if (n <= 64)
+		snprintf(shown, sizeof(shown), "--alpn %s", list);
+	else
+		snprintf(shown, sizeof(shown), "--alpn (a list of %zu bytes)", n);
+	for (int i = 1;; i++) {
+		size_t l = strcspn(p, ",");
+
+		if (l == 0)
+			return tp_usage(run, "%s: protocol name %d is empty", shown, i);
+		if (l > 255)
+			return tp_usage(run, "%s: protocol name %d is %zu bytes long (at most 255)", shown, i, l);
+		total += 1 + l;
+		if (p[l] == '\0')
+			break;
+		p += l + 1;
+	}
+	if (total > TP_ALPN_MAX)
+		return tp_usage(run, "%s: the list is %zu bytes on the wire (each name and its length byte), "
+		    "at most %d", shown, total, TP_ALPN_MAX);
+	return 0;
+}
+
 /* Which options were given, where a default depends on it. */
 struct given {
 	bool auto_retry, no_auto_retry, on_eof, grace;
 };
+
+/* the table's entry for the option getopt_long returned as c */
+static const struct option *
+entry(int c)
+{
+	for (const struct option *o = longopts; o->name; o++)
+		if (o->val == c)
+			return o;
+	return NULL;
+}
 
 /* One option and its value, into cfg. */
 static int
@@ -222,10 +264,16 @@ option(int c, char *arg, char **argv, struct tp_config *cfg, struct tp_run *run,
 {
 	static const char *const io_names[] = { "socket", "bio-pair", NULL };
 	static const char *const eof_names[] = { "auto", "notify", "wait", "exit", NULL };
+	const struct option *o = entry(c);
 	char why[256];
 	long long v;
 	int i;
 
+	/* "" is never a value anyone means (an unset variable, say): named as
+	 * such, not as whatever each parser would make of it; an empty
+	 * --ciphersuites would even switch TLS 1.3 off without a word */
+	if (o && o->has_arg == required_argument && arg && *arg == '\0')
+		return tp_usage(run, "--%s: empty value%s", o->name, c == OPT_STATS ? " (use - for stderr)" : "");
 	switch (c) {
 	case '4': cfg->family = AF_INET; break;
 	case '6': cfg->family = AF_INET6; break;
@@ -247,14 +295,15 @@ option(int c, char *arg, char **argv, struct tp_config *cfg, struct tp_run *run,
 	case OPT_CAFILE: cfg->cafile = arg; break;
 	case OPT_CAPATH: cfg->capath = arg; break;
 	case OPT_SERVERNAME:
-		if (*arg == '\0')
-			return tp_usage(run, "--servername: empty name");
+		/* SNI's limit; found here, not after connecting */
+		if (strlen(arg) > 255)
+			return tp_usage(run, "--servername: %zu bytes long (a host name is at most 255)", strlen(arg));
 		cfg->servername = arg;
 		break;
 	case 'k': cfg->insecure = true; break;
 	case OPT_PIN:
-		if (tp_cert_pin_check(arg) != 0)
-			return tp_usage(run, "--pin %s: expected sha256// and 44 base64 characters", arg);
+		if (tp_cert_pin_check(arg, why, sizeof(why)) != 0)
+			return tp_usage(run, "--pin %s: %s", arg, why);
 		if (cfg->npins == (int)(sizeof(cfg->pins) / sizeof(cfg->pins[0])))
 			return tp_usage(run, "--pin: at most %d pins", cfg->npins);
 		cfg->pins[cfg->npins++] = arg;
@@ -278,7 +327,11 @@ option(int c, char *arg, char **argv, struct tp_config *cfg, struct tp_run *run,
 		break;
 	case OPT_CIPHERS: cfg->ciphers = arg; break;
 	case OPT_CIPHERSUITES: cfg->ciphersuites = arg; break;
-	case OPT_ALPN: cfg->alpn = arg; break;
+	case OPT_ALPN:
+		if (alpn_list(run, arg))
+			return -1;
+		cfg->alpn = arg;
+		break;
 	case OPT_KEY_UPDATE_EVERY:
 		if (number(run, "--key-update-every", arg, 1, 1LL << 50, &v))
 			return -1;
@@ -318,17 +371,9 @@ option(int c, char *arg, char **argv, struct tp_config *cfg, struct tp_run *run,
 		break;
 	case 'v': cfg->verbose = true; break;
 	case OPT_TRACE: cfg->trace = true; break;
-	case OPT_STATS:
-		if (*arg == '\0')
-			return tp_usage(run, "--stats: empty file name (use - for stderr)");
-		cfg->stats = arg;
-		break;
+	case OPT_STATS: cfg->stats = arg; break;
 	case OPT_PROGRESS: cfg->progress = true; break;
-	case OPT_KEYLOG:
-		if (*arg == '\0')
-			return tp_usage(run, "--keylog: empty file name");
-		cfg->keylog = arg;
-		break;
+	case OPT_KEYLOG: cfg->keylog = arg; break;
 	case 'h':
 		fputs(usage_text, stdout);
 		exit(TP_EXIT_OK);

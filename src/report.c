@@ -18,6 +18,11 @@ tp_warn(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* a message is one line, whatever a value in it holds (a newline in
+	 * an argument, escapes a terminal would obey) */
+	for (char *c = line; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	/* one write per line: two processes sharing a terminal do not interleave */
 	dprintf(STDERR_FILENO, "tlspipe: %s\n", line);
 }
@@ -94,6 +99,7 @@ tp_stats_write(struct tp_run *run)
 {
 	const struct tp_stats *st = &run->st;
 	FILE *f;
+	bool bad;
 	int fd;
 
 	if (run->cfg == NULL || run->cfg->stats == NULL)
@@ -135,7 +141,10 @@ tp_stats_write(struct tp_run *run)
 	    run->exit_code);
 	json_str(f, run->exit_code == 0 && run->reason[0] == '\0' ? "ok" : run->reason);
 	fputs("}\n", f);
-	fclose(f);
+	/* a full disk shows at the flush: said, but the run's status stays its own */
+	bad = ferror(f) != 0;
+	if (fclose(f) != 0 || bad)
+		tp_warn("warning: cannot write --stats %s: %s", run->cfg->stats, strerror(errno));
 }
 
 static void

@@ -2,6 +2,7 @@
  * renegotiation, verification of the peer, and the callbacks that keep the
  * run's note (tlserr.c judges by it) and --trace. Each part of the context
  * is set by a function of its own, in the order tp_tls_context lists. */
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -157,14 +158,19 @@ info_cb(const SSL *ssl, int where, int ret)
 		run->note.alert_sent = ret & 0xff;
 }
 
+/* A key log that cannot be written (a full disk) is told once, not once per
+ * secret, and does not change the run's status: the connection is fine. */
 static void
 keylog_cb(const SSL *ssl, const char *line)
 {
 	struct tp_run *run = run_of(ssl);
 	struct iovec iov[2] = { { (void *)line, strlen(line) }, { "\n", 1 } };
 
-	if (run && run->keylog_fd >= 0 && writev(run->keylog_fd, iov, 2) < 0)
-		tp_warn("cannot write the key log: %s", strerror(errno));
+	if (run && run->keylog_fd >= 0 && writev(run->keylog_fd, iov, 2) < 0 && !run->keylog_failed) {
+		run->keylog_failed = true;
+		tp_warn("warning: cannot write the key log: %s (this session's secrets are not all in it)",
+		    strerror(errno));
+	}
 }
 
 static const char *
@@ -188,35 +194,6 @@ hs_name(int type)
 	}
 }
 
-/* One rekey of the peer's: counted, and judged against TP_PEER_REKEYS per
- * TP_PEER_REKEY_SPAN of payload. While ours outnumber the answers so far, it
- * is taken as an answer to one of ours (a KeyUpdate, the ClientHello after
- * our HelloRequest), which is not the peer's doing. Past the limit
- * AUTO_RETRY goes, so that the SSL_read running now returns once it has used
- * what it read: with it, OpenSSL would go on to the next rekey for as long
- * as the peer sends them, and the pump could never end the run. */
-static void
-peer_rekeyed(struct tp_run *run, SSL *ssl)
-{
-	struct tp_tls_note *n = &run->note;
-	uint64_t moved = run->st.bytes_in + run->st.bytes_out, theirs;
-
-	run->st.peer_rekeys++;
-	if (n->answers < run->st.rekeys) {
-		n->answers++;
-		return;
-	}
-	theirs = run->st.peer_rekeys - n->answers;
-	if (moved - n->span_moved >= TP_PEER_REKEY_SPAN) {
-		n->span_moved = moved;
-		n->span_rekeys = theirs - 1;
-	}
-	if (theirs - n->span_rekeys > TP_PEER_REKEYS && !n->rekey_storm) {
-		n->rekey_storm = true;
-		SSL_clear_mode(ssl, SSL_MODE_AUTO_RETRY);
-	}
-}
-
 /* Every handshake message and alert, for --trace and to count the peer's rekeys. */
 static void
 msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl, void *arg)
@@ -231,7 +208,7 @@ msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl
 		bool after = run->st.handshake_us >= 0;
 
 		if (!write_p && after && (b[0] == 24 || b[0] == 0 || (b[0] == 1 && SSL_is_server(ssl))))
-			peer_rekeyed(run, ssl);
+			tp_rekeys_peer(run, ssl);
 		tp_trace(run, "%s %s%s%s", write_p ? "sent" : "received", hs_name(b[0]),
 		    b[0] == 24 && len >= 5 ? (b[4] ? " (update requested)" : " (update not requested)") : "",
 		    after && b[0] != 4 && b[0] != 24 ? " (renegotiation)" : "");
@@ -283,7 +260,7 @@ alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 {
 	const struct tp_config *cfg = arg;
 	struct tp_run *run = run_of(ssl);
-	unsigned char ours[512];
+	unsigned char ours[TP_ALPN_MAX];
 	size_t ourlen;
 
 	if (parse_alpn(cfg->alpn, ours, sizeof(ours), &ourlen) != 0)
@@ -356,7 +333,7 @@ configure_protocol(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t 
 static int
 configure_alpn(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errlen)
 {
-	unsigned char wire[512];
+	unsigned char wire[TP_ALPN_MAX];
 	size_t len;
 
 	if (cfg->alpn == NULL)
@@ -373,17 +350,32 @@ configure_alpn(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errl
 	return 0;
 }
 
-/* --cert/--key, or for -l without them an ephemeral identity */
+/* --cert/--key, or for -l without them an ephemeral identity. OpenSSL 3.0
+ * signs no TLS 1.3 handshake with a DSA key, and a server offers no DSA
+ * cipher suite for TLS 1.2 (DHE-DSS is not in the defaults, and needs DH
+ * parameters): a DSA identity serves only a TLS 1.2 client, and anything
+ * else would fail in the handshake with words about something else. */
 static int
 configure_identity(SSL_CTX *ctx, struct tp_run *run, char *err, size_t errlen)
 {
 	const struct tp_config *cfg = run->cfg;
+	X509 *x;
 
-	if (cfg->cert)
-		return tp_cert_load_identity(ctx, cfg, err, errlen);
+	if (!cfg->cert)
+		return cfg->listen ? tp_cert_ephemeral(ctx, run->pin, sizeof(run->pin), err, errlen) : 0;
+	if (tp_cert_load_identity(ctx, cfg, err, errlen) != 0)
+		return -1;
+	if ((x = SSL_CTX_get0_certificate(ctx)) == NULL || !EVP_PKEY_is_a(X509_get0_pubkey(x), "DSA"))
+		return 0;
 	if (cfg->listen)
-		return tp_cert_ephemeral(ctx, run->pin, sizeof(run->pin), err, errlen);
-	return 0;
+		snprintf(err, errlen, "--cert %s: its key is DSA, which a server cannot use (TLS 1.3 has no DSA, "
+		    "and OpenSSL offers no DSA cipher suite for TLS 1.2)", cfg->cert);
+	else if (cfg->max_tls == 0 || cfg->max_tls > TLS1_2_VERSION)
+		snprintf(err, errlen, "--cert %s: its key is DSA, which TLS 1.3 cannot sign with: add --max-tls 1.2",
+		    cfg->cert);
+	else
+		return 0;
+	return -1;
 }
 
 /* renegotiation policy and the callbacks */
@@ -465,12 +457,19 @@ load_system_store(SSL_CTX *ctx)
 static int
 load_cas(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errlen)
 {
+	struct stat sb;
 	char what[512];
 
 	if (cfg->cafile && tp_cert_readable("--cafile", cfg->cafile, err, errlen))
 		return -1;
 	if (cfg->capath && tp_cert_readable("--capath", cfg->capath, err, errlen))
 		return -1;
+	/* OpenSSL takes a file as a directory and finds nothing in it: the
+	 * handshake would then fail on an untrusted chain, far from the cause */
+	if (cfg->capath && stat(cfg->capath, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "--capath %s: not a directory", cfg->capath);
+		return -1;
+	}
 	if (cfg->cafile == NULL && cfg->capath == NULL) {
 		if (load_system_store(ctx) == 1)
 			return 0;

@@ -11,19 +11,51 @@
 
 #include "tlspipe.h"
 
-/* fds 0-2 must be open before any socket exists, or a socket could become
- * "stdout". A closed stdin reads as empty. */
+/* /dev/null on the closed standard fd `fd`. open() takes the lowest free
+ * fd, which is a lower closed one (stdout, when stderr is filled first with
+ * both closed): it is moved into place, and the lower one stays closed. */
 static int
-standard_fds(struct tp_run *run, bool need_stdout)
+null_fd(int fd)
 {
+	int got = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY), rc;
+
+	if (got < 0 || got == fd)
+		return got < 0 ? -1 : 0;
+	rc = dup2(got, fd) == fd ? 0 : -1;
+	close(got);
+	return rc;
+}
+
+static bool
+fd_closed(int fd)
+{
+	return fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+}
+
+/* fds 0-2 must be open before any socket exists, or a socket could become
+ * "stdout". A closed stdin reads as empty. A stdin that no read can use
+ * (a directory, or open for writing only) and a stdout that no write can
+ * use are said before connecting, not after the peer has been kept waiting. */
+static int
+standard_fds(struct tp_run *run, const struct tp_config *cfg)
+{
+	struct stat sb;
+	int fl;
+
 	for (int fd = 0; fd <= 2; fd++) {
-		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+		if (!fd_closed(fd))
 			continue;
-		if (fd == STDOUT_FILENO && need_stdout)
+		if (fd == STDOUT_FILENO && !cfg->send_only)
 			return tp_usage(run, "stdout is closed (use --send-only to discard what the peer sends)");
-		if (open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+		if (null_fd(fd) != 0)
 			return tp_fail(run, TP_EXIT_IO, "cannot open /dev/null: %s", strerror(errno));
 	}
+	if (!cfg->recv_only && (fl = fcntl(STDIN_FILENO, F_GETFL)) >= 0 && (fl & O_ACCMODE) == O_WRONLY)
+		return tp_usage(run, "stdin is open for writing only");
+	if (!cfg->recv_only && fstat(STDIN_FILENO, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return tp_usage(run, "stdin is a directory (use --recv-only to send nothing)");
+	if (!cfg->send_only && (fl = fcntl(STDOUT_FILENO, F_GETFL)) >= 0 && (fl & O_ACCMODE) == O_RDONLY)
+		return tp_usage(run, "stdout is open for reading only");
 	return 0;
 }
 
@@ -35,6 +67,7 @@ open_keylog(struct tp_run *run)
 {
 	const char *env = getenv("SSLKEYLOGFILE");
 	const char *path = run->cfg->keylog ? run->cfg->keylog : env && *env ? env : NULL;
+	struct stat sb;
 
 	if (path == NULL)
 		return 0;
@@ -45,8 +78,10 @@ open_keylog(struct tp_run *run)
 		tp_warn("warning: SSLKEYLOGFILE %s: %s (the session's secrets are not logged)", path, strerror(errno));
 		return 0;
 	}
-	/* secrets: an older, wider file is narrowed too (if it is ours) */
-	(void)fchmod(run->keylog_fd, 0600);
+	/* secrets: an older, wider file is narrowed too (if it is ours); never
+	 * a device: as root that would be /dev/null's mode for everyone */
+	if (fstat(run->keylog_fd, &sb) == 0 && S_ISREG(sb.st_mode))
+		(void)fchmod(run->keylog_fd, 0600);
 	tp_warn("writing TLS secrets to %s (anyone who reads it can decrypt this session)", path);
 	return 0;
 }
@@ -98,9 +133,9 @@ main(int argc, char **argv)
 	run.st.start_us = tp_now_us();
 	/* stdin and stderr first, so that messages have a place to go */
 	for (int f = 0; f <= 2; f += 2)
-		if (fcntl(f, F_GETFD) < 0 && errno == EBADF && open("/dev/null", f ? O_WRONLY : O_RDONLY) != f)
+		if (fd_closed(f) && null_fd(f) != 0)
 			return TP_EXIT_IO;
-	if (tp_options_parse(argc, argv, &cfg, &run) != 0 || standard_fds(&run, !cfg.send_only) != 0)
+	if (tp_options_parse(argc, argv, &cfg, &run) != 0 || standard_fds(&run, &cfg) != 0)
 		return finish(&run);
 	if (open_outputs(&run) != 0)
 		return finish(&run);

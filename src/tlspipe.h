@@ -11,6 +11,7 @@
 
 #define TP_VERSION "0.1.0"
 #define TP_READ_AHEAD (64 * 1024)	/* what one read() of the socket may bring into OpenSSL */
+#define TP_ALPN_MAX 65000	/* --alpn in wire form: what a ClientHello has room for beside its other extensions */
 /* A peer that rekeys more than TP_PEER_REKEYS times while less than
  * TP_PEER_REKEY_SPAN bytes of payload move (both ways) is refused: each of its
  * rekeys costs us a key derivation, or a whole handshake, and moves nothing.
@@ -123,6 +124,7 @@ struct tp_run {
 	int exit_code;
 	int stats_fd, keylog_fd;	/* -1 when unused */
 	bool stats_unwritable;
+	bool keylog_failed;	/* a write to the key log failed, and was told */
 	off_t input_size;	/* stdin's size when a regular file, else -1 */
 	bool progress_tty, progress_drawn;
 	long progress_us;
@@ -190,7 +192,7 @@ int tp_cert_readable(const char *what, const char *path, char *err, size_t errle
 int tp_cert_load_identity(SSL_CTX *, const struct tp_config *, char *err, size_t errlen);
 int tp_cert_ephemeral(SSL_CTX *, char *pin, size_t pinlen, char *err, size_t errlen);
 int tp_cert_pin(EVP_PKEY *, char *out, size_t outlen);
-int tp_cert_pin_check(const char *pin);
+int tp_cert_pin_check(const char *pin, char *why, size_t len);
 bool tp_cert_pinned(X509 *, const struct tp_config *, char *pin, size_t pinlen);
 void tp_cert_names(X509 *, char *buf, size_t len);
 void tp_cert_summary(SSL *, const struct tp_run *);
@@ -202,6 +204,10 @@ void tp_cert_summary(SSL *, const struct tp_run *);
 int tp_keypass_check(const char *spec, char *why, size_t len);
 long tp_keypass_read(const char *spec, char *pw, size_t len, char *err, size_t errlen);
 const char *tp_keypass_name(const char *spec, char *buf, size_t len);
+
+/* rekeys.c: one rekey of the peer's, counted and judged against
+ * TP_PEER_REKEYS (a leaf: it calls nothing of ours) */
+void tp_rekeys_peer(struct tp_run *, SSL *);
 
 /* tls.c: the SSL_CTX and the SSL; failures reported through tp_fail */
 SSL_CTX *tp_tls_context(struct tp_run *);

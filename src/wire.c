@@ -124,8 +124,12 @@ sock_write(BIO *b, const char *in, int inl)
 	return inl;
 }
 
-/* OpenSSL flushes after a handshake flight, before it reads the answer: the
- * flight must be on the socket by then (with -b that read may block). */
+/* OpenSSL flushes after a handshake message (a flight, a KeyUpdate): what
+ * gathered goes out now, as far as the socket takes it (all of it with -b).
+ * The rest the pump sends before it waits. Never a retry: during a handshake
+ * OpenSSL's buffering BIO sits on top of ours and drops the retry flag of a
+ * flush, so SSL_write would fail with EAGAIN (measured: a KeyUpdate answer
+ * sent from SSL_write while the socket was full). */
 static long
 sock_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
@@ -134,14 +138,7 @@ sock_ctrl(BIO *b, int cmd, long num, void *ptr)
 	(void)num; (void)ptr;
 	if (cmd != BIO_CTRL_FLUSH)
 		return 0;
-	BIO_clear_retry_flags(b);
-	if (stash_send(w, !w->absorb) < 0)
-		return 0;
-	if (tp_wire_stashed(w) > 0 && !w->absorb) {
-		BIO_set_retry_write(b);
-		return 0;
-	}
-	return 1;
+	return stash_send(w, !w->absorb) < 0 ? 0 : 1;	/* errno tells a failure's story */
 }
 
 static BIO *

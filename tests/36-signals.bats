@@ -11,28 +11,31 @@ MODES=("" "-b" "-P" "-R" "--io=bio-pair" "-s 1000")
 # socket_full TRACE: until tlspipe's --trace shows a write that waits for
 # the socket: WANT_WRITE, or (-b, where the write blocks inside SSL_write)
 # more whole writes than the kernel's buffers hold (4 MiB + 64 KiB here);
-# at most 10 s
+# at most 30 s
 socket_full() {
-	follow "$1" 10000 '/WANT_WRITE/ || (/131072\) = 131072$/ && ++n >= 40)' && return 0
+	follow "$1" 30000 '/WANT_WRITE/ || (/131072\) = 131072$/ && ++n >= 40)' && return 0
 	echo "no full socket in $1:"
 	tail "$1"
 	return 1
 }
 
 # upload_signalled SIG CODE MODE...: SIG arrives while a write is pending
-# on a full socket (the sink reads nothing for 2 s); the record in flight
-# and close_notify reach the sink, and tlspipe exits CODE
+# on a full socket (the sink reads nothing until SIGUSR1 ends its pause,
+# right after SIG: a slow mode on a loaded machine has all the time it
+# needs to fill the socket); the record in flight and close_notify reach
+# the sink, and tlspipe exits CODE
 upload_signalled() {
 	local sig=$1 code=$2
 	shift 2
 	head -c 8388608 /dev/zero >"$T/in"
-	peer --mode sink --pause-ms 2000 --rcvbuf 65536
+	peer --mode sink --pause-ms 50000 --rcvbuf 65536
 	env --default-signal="$sig" "$TP" --cafile "$CA" --trace --stats="$T/stats" "$@" \
 		localhost "$PORT" <"$T/in" >"$T/out" 2>"$T/err" 3>&- &
 	TP_PID=$!
 	BG+=("$TP_PID")
 	socket_full "$T/err"
 	kill -s "$sig" "$TP_PID"
+	pkill -USR1 -P "$SRV_PID"	# the peer, under timeout(1)
 	reap "$TP_PID" 6
 	[ "$RC" -eq "$code" ] || { echo "mode '$*': exit $RC, wanted $code"; tail -5 "$T/err"; return 1; }
 	wait_server

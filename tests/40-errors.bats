@@ -341,7 +341,7 @@ signalled() {
 	# the signal comes once tlspipe waits for the server's answer
 	wait_for "$T/err" "sent ClientHello" 5000
 	kill -TERM "$TP_PID"
-	reap "$TP_PID" 2
+	reap "$TP_PID" 5
 	assert_equal "$RC" 143
 }
 

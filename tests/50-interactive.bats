@@ -49,7 +49,7 @@ finish() {
 	hold_stdin
 	start_tp localhost "$PORT"
 	type_line hello
-	out_is hello 1000
+	out_is hello 5000
 	finish
 	wait_server
 	grep -q 'bytes=6 close_notify=1' "$T/srv.out"
@@ -60,10 +60,10 @@ finish() {
 	hold_stdin
 	start_tp localhost "$PORT"
 	type_line one
-	out_is one 1000
+	out_is one 5000
 	nap 0.5	# "two" comes when "one" has long been back
 	type_line two
-	out_is "$(printf 'one\ntwo')" 1000
+	out_is "$(printf 'one\ntwo')" 5000
 	finish
 }
 
@@ -71,9 +71,9 @@ finish() {
 	peer --mode speak-first --text $'banner\n'
 	hold_stdin
 	start_tp localhost "$PORT"
-	out_is banner 1000
+	out_is banner 5000
 	type_line "after the banner"
-	out_is "$(printf 'banner\nafter the banner')" 1000
+	out_is "$(printf 'banner\nafter the banner')" 5000
 	finish
 }
 
@@ -81,7 +81,7 @@ finish() {
 	peer --mode speak-first --tls 1.2 --text $'banner\n'
 	hold_stdin
 	start_tp localhost "$PORT"
-	out_is banner 1000
+	out_is banner 5000
 	finish
 }
 
@@ -93,9 +93,9 @@ finish() {
 		# shellcheck disable=SC2086
 		start_tp $m localhost "$PORT"
 		type_line "mode [$m]"
-		out_is "mode [$m]" 1000
+		out_is "mode [$m]" 5000
 		type_line "again"
-		out_is "$(printf 'mode [%s]\nagain' "$m")" 1000
+		out_is "$(printf 'mode [%s]\nagain' "$m")" 5000
 		finish
 		wait_server
 	done

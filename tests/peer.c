@@ -763,7 +763,7 @@ static const struct { const char *name, *arg, *help; int type; void *dst; } optv
       T_NUM, &opt.delay_ms },
     { "text", "STR", "reply/send/speak-first/banner/answer: what to send", T_STR, &opt.text },
     { "rcvbuf", "N", "a small receive buffer (SO_RCVBUF), so the client's writes back up", T_NUM, &opt.rcvbuf },
-    { "pause-ms", "N", "sink: read nothing for N ms after the handshake; banner: wait N ms first", T_NUM, &opt.pause_ms },
+    { "pause-ms", "N", "sink: read nothing for N ms after the handshake (SIGUSR1 ends it); banner: wait N ms first", T_NUM, &opt.pause_ms },
     { "bytes", "N", "send: N pattern bytes (suffix k, M or G)", T_NUM, &opt.bytes },
     { "truncate", NULL, "send, banner: end with a TCP FIN, no close_notify; sink, echo: answer close_notify so", T_FLAG, &opt.truncate },
     { "reset", NULL, "banner, send (once acknowledged): end with a TCP reset (SO_LINGER 0), no close_notify",
@@ -850,12 +850,17 @@ static void parse_args(int argc, char **argv)
         die(2, "usage: --verify-client needs --ca");
 }
 
+/* SIGUSR1 only interrupts a pause (sleep_ms's poll returns early): a test
+ * ends --pause-ms at the moment it chooses, not after a guessed time */
+static void on_usr1(int sig) { (void)sig; }
+
 int main(int argc, char **argv)
 {
-    struct sigaction sa = { .sa_handler = on_alarm };
+    struct sigaction sa = { .sa_handler = on_alarm }, su = { .sa_handler = on_usr1 };
     parse_args(argc, argv);
     signal(SIGPIPE, SIG_IGN); /* writing to a reset socket must be an error, not death */
     sigaction(SIGALRM, &sa, NULL);
+    sigaction(SIGUSR1, &su, NULL);
     alarm((unsigned)opt.max_secs);
 
     c.rx_md = EVP_MD_CTX_new();
