@@ -54,7 +54,8 @@ STAMP = src/.build-$(BUILDID)
 
 TEST_BINS = tests/peer $(patsubst %.c,%,$(wildcard tests/unit/*.c))
 
-.PHONY: all deps deps-servers deps-bench demo check check-full check-real lint bench bench-quick install uninstall clean
+.PHONY: all deps deps-servers deps-bench demo check check-full check-real valgrind fuzz fuzz-quick lint bench \
+	bench-quick install uninstall clean
 all: tlspipe
 
 $(STAMP):
@@ -76,11 +77,12 @@ tests/peer: tests/peer.c $(STAMP)
 tests/unit/%: tests/unit/%.c $(LIB_OBJS) $(STAMP)
 	$(need_pkgs)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
 
-# Debian packages the build, the tests and the demo need. Quiet and quick
-# when all are there; apt-get update only when something is missing.
+# Debian packages the build, the tests and the demo need (valgrind for
+# make valgrind; clang and its libFuzzer runtime for make fuzz). Quiet and
+# quick when all are there; apt-get update only when something is missing.
 DEB_PKGS = build-essential pkg-config libssl-dev libbsd-dev openssl ca-certificates \
 	bats bats-assert bats-support mandoc socat gnutls-bin jq python3 bsdextrautils time zsh fish \
-	parallel strace
+	parallel strace valgrind clang libclang-rt-14-dev
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
@@ -132,6 +134,42 @@ check-full: tlspipe $(TEST_BINS)
 check-real: tlspipe
 	@tests/real/matrix.sh $(or $(RUNS),20)
 
+# one small transfer per write mode (and a key update, a renegotiation, a
+# server) with tlspipe under valgrind: exact bytes, no error, no definite
+# leak; "N passed, N failed" last
+valgrind: tlspipe tests/peer
+	@tests/valgrind.sh
+
+# libFuzzer targets (fuzz/*.c: the option parser, the ALPN lists, the pin
+# check, the pump against a scripted peer), linked with the project's objects built again by clang in
+# fuzz/build/ (the gcc build is not touched), each run FUZZ_SECONDS from its
+# seed corpus fuzz/corpus/TARGET; a crash, a leak or a hang fails, and its
+# input is kept as fuzz/build/TARGET-crash-*
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic \
+	$(if $(filter true,$(CI)),-Werror) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+FUZZ_TARGETS = $(patsubst fuzz/%.c,%,$(wildcard fuzz/*.c))
+FUZZ_BINS = $(addprefix fuzz/build/,$(FUZZ_TARGETS))
+FUZZ_OBJS = $(patsubst src/%,fuzz/build/src/%,$(LIB_OBJS))
+
+# kept between runs (make would delete them as intermediate files)
+.SECONDARY: $(FUZZ_OBJS)
+fuzz/build/src/%.o: src/%.c $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	$(need_pkgs)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+fuzz/build/%: fuzz/%.c $(FUZZ_OBJS)
+	$(need_pkgs)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	@fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# the same, 10 s each: proves the targets build and run (CI)
+fuzz-quick: $(FUZZ_BINS)
+	@fuzz/run.sh 10 $(FUZZ_TARGETS)
+
 # the neutral TLS server the bench measures every client against
 bench/peer: bench/peer.c
 	$(need_pkgs)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/peer.c -lssl -lcrypto
@@ -168,4 +206,4 @@ uninstall:
 
 clean:
 	rm -f tlspipe $(OBJS) $(TEST_BINS) bench/peer src/.build-*
-	rm -rf tests/.tmp
+	rm -rf tests/.tmp fuzz/build

@@ -92,7 +92,7 @@ main(int argc, char **argv)
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
 	char where[128];
-	int fd = -1, lfd, sig;
+	int fd = -1, lfd, sig, parsed;
 	long deadline;
 
 	run.st.start_us = tp_now_us();
@@ -100,7 +100,10 @@ main(int argc, char **argv)
 	for (int f = 0; f <= 2; f += 2)
 		if (fcntl(f, F_GETFD) < 0 && errno == EBADF && open("/dev/null", f ? O_WRONLY : O_RDONLY) != f)
 			return TP_EXIT_IO;
-	if (tp_options_parse(argc, argv, &cfg, &run) != 0 || standard_fds(&run, !cfg.send_only) != 0)
+	parsed = tp_options_parse(argc, argv, &cfg, &run);
+	if (parsed > 0)
+		return TP_EXIT_OK;	/* --help or --version: no --stats, no key log */
+	if (parsed != 0 || standard_fds(&run, !cfg.send_only) != 0)
 		return finish(&run);
 	if (open_outputs(&run) != 0)
 		return finish(&run);
