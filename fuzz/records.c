@@ -189,7 +189,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tp_config cfg = { .auto_retry = true, .io = TP_IO_SOCKET, .family = AF_INET,
-	    .timeout_ms = 3000, .idle_timeout_ms = 3000, .on_eof = TP_EOF_WAIT, .eof_grace_ms = 1000,
+	    .timeout_ms = 2000, .idle_timeout_ms = 2000, .on_eof = TP_EOF_WAIT, .eof_grace_ms = 1000,
 	    .host = "127.0.0.1", .port = "0", .npins = 1 };
 	struct tp_run run = { .cfg = &cfg, .stats_fd = -1, .keylog_fd = -1, .input_size = -1,
 	    .st.handshake_us = -1, .peer = "fuzz peer" };

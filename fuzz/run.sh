@@ -16,11 +16,12 @@ trap 'exit 143' TERM
 failed=0
 for t in "$@"; do
 	mkdir "$work/$t" || exit 1
-	# -close_fd_mask=1: --help's text on stdout would flood the log; the
-	# sanitizers' reports are on stderr. timeout: a hung target, not a slow
+	# -close_fd_mask=3: --help's text and tlspipe's messages would flood
+	# the log (libFuzzer keeps its own output and the sanitizers' reports;
+	# replay an input to see the rest). timeout: a hung target, not a slow
 	# input (libFuzzer's own -timeout reports those), gets stopped.
-	timeout -k 10 $((secs + 120)) "fuzz/build/$t" -max_total_time="$secs" -timeout=10 \
-		-print_final_stats=1 -close_fd_mask=1 -artifact_prefix="fuzz/build/$t-" \
+	timeout -k 10 $((secs + 120)) "fuzz/build/$t" -max_total_time="$secs" -timeout=20 \
+		-print_final_stats=1 -close_fd_mask=3 -artifact_prefix="fuzz/build/$t-" \
 		"$work/$t" "fuzz/corpus/$t" >"$work/$t.log" 2>&1
 	rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$t.log")

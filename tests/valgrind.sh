@@ -12,6 +12,7 @@ TP=$PWD/tlspipe
 PEER=$PWD/tests/peer
 SIZE=${VG_SIZE:-200000}	# bytes each way: many records, a few seconds under valgrind
 LIMIT=120	# seconds for one side of one case (valgrind runs ~20-50x slower)
+EVERY=$((SIZE >= 20 ? SIZE / 10 : 1))	# bytes between rekeys: about ten per run
 
 for f in "$TP" "$PEER"; do
 	[ -x "$f" ] || { echo "no $f: run make tlspipe tests/peer"; echo "0 passed, 1 failed"; exit 1; }
@@ -159,9 +160,9 @@ client "-P" -- -P
 client "-R" -- -R
 client "--io=bio-pair" -- --io=bio-pair
 client "-s 1000" -- -s 1000
-WANT_REKEYS=1 client "TLS 1.3 key update every 16384 bytes" -- --key-update-every=16384
-WANT_REKEYS=1 client "TLS 1.2 renegotiation every 16384 bytes" --tls 1.2 --allow-client-reneg -- \
-	--max-tls=1.2 --renegotiate-every=16384
+WANT_REKEYS=1 client "TLS 1.3 key update every $EVERY bytes" -- --key-update-every="$EVERY"
+WANT_REKEYS=1 client "TLS 1.2 renegotiation every $EVERY bytes" --tls 1.2 --allow-client-reneg -- \
+	--max-tls=1.2 --renegotiate-every="$EVERY"
 server
 
 echo "$passed passed, $failed failed"
