@@ -23,9 +23,11 @@ endif
 # stack canaries, stack clash probes, CET where the target has it (x86; the
 # compiler refuses the flag elsewhere, so it is asked first), PIE, full RELRO
 # and immediate binding. tests/92-hardening.bats checks the binary for them.
+# The compiler is asked once, at the first compile, not as make reads this
+# file: `sudo make deps demo` installs it in between.
 cc_option = $(shell $(CC) $(1) -Werror -c -x c -o /dev/null /dev/null >/dev/null 2>&1 && echo $(1))
-HARDEN_CFLAGS := -fstack-protector-strong $(call cc_option,-fstack-clash-protection) \
-	$(call cc_option,-fcf-protection) -fPIE
+HARDEN_CFLAGS = $(eval HARDEN_CFLAGS := -fstack-protector-strong $(call cc_option,-fstack-clash-protection) \
+	$(call cc_option,-fcf-protection) -fPIE)$(HARDEN_CFLAGS)
 HARDEN_LDFLAGS = -pie -Wl,-z,relro,-z,now
 override CFLAGS += $(HARDEN_CFLAGS)
 override LDFLAGS += $(HARDEN_LDFLAGS)
