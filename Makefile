@@ -143,10 +143,11 @@ valgrind: tlspipe tests/peer
 	@tests/valgrind.sh
 
 # libFuzzer targets (fuzz/*.c: the option parser, the ALPN lists, the pin
-# check, the pump against a scripted peer), linked with the project's objects built again by clang in
-# fuzz/build/ (the gcc build is not touched), each run FUZZ_SECONDS from its
-# seed corpus fuzz/corpus/TARGET; a crash, a leak or a hang fails, and its
-# input is kept as fuzz/build/TARGET-crash-*
+# check, the pump against a scripted peer), linked with the project's
+# objects built again by clang in fuzz/build/ (the gcc build is not
+# touched), each run FUZZ_SECONDS from its seed corpus fuzz/corpus/TARGET; a
+# crash, a leak or a hang fails, and its input is kept as
+# fuzz/build/TARGET-crash-* (or -leak-, -timeout-)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined

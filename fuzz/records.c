@@ -2,7 +2,8 @@
  * a peer that the input drives. Each run: a TCP connection on loopback, a
  * real OpenSSL server (an ephemeral identity; tlspipe checks its pin) in a
  * thread, tlspipe's client in this one. The input's first byte picks the
- * version and the write mode, its second how much stdin holds; the rest is
+ * version and the write mode, its second --on-eof and how much stdin holds
+ * (TP_FUZZ_TRACE=1 when replaying one shows tlspipe's --trace); the rest is
  * the peer's script, two bytes (operation, length) and data per step:
  * application data, raw bytes into the stream (forged or broken records),
  * a key update, a renegotiation, a read, close_notify, a TCP half-close.
@@ -45,6 +46,8 @@ struct peer {
 	size_t len;
 	uint64_t sent;		/* application bytes SSL_write took */
 	bool broke;		/* raw bytes went in, or the stream was cut: no clean end is promised */
+	bool accepted;		/* the first handshake completed on the peer's side */
+	long closed_ms;		/* when the peer closed the connection */
 };
 
 static _Noreturn void
@@ -110,7 +113,7 @@ step(struct peer *pr, SSL *s, int op, const uint8_t *d, size_t n)
 			return true;
 		return SSL_renegotiate(s) == 1 && SSL_do_handshake(s) == 1;
 	case OP_READ:
-		/* the socket's 200 ms receive timeout ends a read of nothing */
+		/* the socket's receive timeout (20 ms) ends a read of nothing */
 		SSL_read(s, buf, (int)(n ? n : 1));
 		ERR_clear_error();
 		return true;
@@ -144,6 +147,12 @@ serve(void *arg)
 	if (SSL_accept(s) == 1) {
 		bool going = true;
 
+		pr->accepted = true;
+		/* a read of nothing in the script should not cost much */
+		tv.tv_sec = 0;
+		tv.tv_usec = 20000;
+		setsockopt(pr->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
 		while (going && i + 2 <= pr->len) {
 			int op = pr->script[i] % OP_COUNT;
 			size_t n = pr->script[i + 1];
@@ -165,6 +174,7 @@ serve(void *arg)
 		;
 	SSL_free(s);
 	ERR_clear_error();
+	pr->closed_ms = tp_now_ms();
 	close(pr->fd);
 	return NULL;
 }
@@ -189,7 +199,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tp_config cfg = { .auto_retry = true, .io = TP_IO_SOCKET, .family = AF_INET,
-	    .timeout_ms = 2000, .idle_timeout_ms = 2000, .on_eof = TP_EOF_WAIT, .eof_grace_ms = 1000,
+	    .timeout_ms = 2000, .idle_timeout_ms = 2000,
 	    .host = "127.0.0.1", .port = "0", .npins = 1 };
 	struct tp_run run = { .cfg = &cfg, .stats_fd = -1, .keylog_fd = -1, .input_size = -1,
 	    .st.handshake_us = -1, .peer = "fuzz peer" };
@@ -199,6 +209,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	SSL *ssl;
 	int cfd;
 	uint8_t mode;
+	long ended;
 
 	if (size < 2)
 		return 0;
@@ -210,12 +221,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.io = mode & 8 ? TP_IO_PAIR : TP_IO_SOCKET;
 	cfg.write_size = mode & 16 ? 1000 : 0;
 	cfg.blocking = (mode & 32) && cfg.io == TP_IO_SOCKET;
-	cfg.on_eof = mode & 64 ? TP_EOF_NOTIFY : TP_EOF_WAIT;
+	cfg.no_reneg = mode & 64;
 	cfg.crlf = mode & 128;
+	cfg.on_eof = (enum tp_on_eof)(data[1] >> 6);	/* auto, notify, wait, exit */
+	cfg.eof_grace_ms = 100;
 	cfg.pins[0] = server_pin;
+	cfg.trace = getenv("TP_FUZZ_TRACE") != NULL;	/* replaying an input: what tlspipe did */
 	pr.script = data + 2;
 	pr.len = size - 2;
-	stdin_of((size_t)data[1] * 64);
+	stdin_of((size_t)(data[1] & 0x3f) * 256);
 
 	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (cfd < 0 || connect(cfd, (struct sockaddr *)&listen_addr, sizeof(listen_addr)) != 0 ||
@@ -227,6 +241,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((ctx = tp_tls_context(&run)) == NULL || (ssl = tp_tls_session(ctx, &run)) == NULL)
 		die("cannot make the client's context");
 	tp_pump(ssl, cfd, &run, tp_now_ms() + cfg.timeout_ms);
+	ended = tp_now_ms();
 	SSL_free(ssl);
 	SSL_CTX_free(ctx);
 	close(cfd);
@@ -236,7 +251,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		die("a failure without a reason");
 	if (run.exit_code == TP_EXIT_USAGE || run.exit_code == TP_EXIT_CONNECT || run.exit_code > TP_EXIT_TIMEOUT)
 		die("an exit status this run cannot have");
-	/* the verdict is read after the join: pr.sent is the peer thread's */
+	/* what the peer thread wrote is read after the join */
+	if (run.exit_code == TP_EXIT_TIMEOUT && pr.accepted && run.st.handshake_us < 0)
+		die("no handshake seen, though it completed (a renegotiation right behind it?)");
+	if (run.exit_code == TP_EXIT_TIMEOUT && ended - pr.closed_ms > 1000)
+		die("timed out long after the peer had closed the connection");
 	if (run.exit_code == 0 && !pr.broke && run.st.bytes_in != pr.sent) {
 		fprintf(stderr, "clean end with %llu of %llu bytes\n", (unsigned long long)run.st.bytes_in,
 		    (unsigned long long)pr.sent);

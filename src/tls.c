@@ -149,7 +149,15 @@ info_cb(const SSL *ssl, int where, int ret)
 {
 	struct tp_run *run = run_of(ssl);
 
-	if (run == NULL || !(where & SSL_CB_ALERT))
+	if (run == NULL)
+		return;
+	/* The first handshake's end, seen as it happens: when the peer starts a
+	 * renegotiation in the same read (its HelloRequest right behind its
+	 * Finished), SSL_is_init_finished is false again by the time SSL_read
+	 * returns, and the pump would wait for a handshake long done. */
+	if ((where & SSL_CB_HANDSHAKE_DONE) && run->st.handshake_us < 0)
+		run->st.handshake_us = tp_now_us() - run->st.start_us;
+	if (!(where & SSL_CB_ALERT))
 		return;
 	if (where & SSL_CB_READ)
 		run->note.alert_recv = ret & 0xff;
