@@ -16,8 +16,21 @@ ifeq ($(SANITIZE),1)
 override CFLAGS += -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 override LDFLAGS += -fsanitize=address,undefined
 else
+# ASan replaces the string and memory functions that fortify would check
 override CPPFLAGS += -D_FORTIFY_SOURCE=2
 endif
+# Debian's hardening flags (dpkg-buildflags, hardening=+all), in every build:
+# stack canaries, stack clash probes, CET where the target has it (x86; the
+# compiler refuses the flag elsewhere, so it is asked first), PIE, full RELRO
+# and immediate binding. tests/92-hardening.bats checks the binary for them.
+# The compiler is asked once, at the first compile, not as make reads this
+# file: `sudo make deps demo` installs it in between.
+cc_option = $(shell $(CC) $(1) -Werror -c -x c -o /dev/null /dev/null >/dev/null 2>&1 && echo $(1))
+HARDEN_CFLAGS = $(eval HARDEN_CFLAGS := -fstack-protector-strong $(call cc_option,-fstack-clash-protection) \
+	$(call cc_option,-fcf-protection) -fPIE)$(HARDEN_CFLAGS)
+HARDEN_LDFLAGS = -pie -Wl,-z,relro,-z,now
+override CFLAGS += $(HARDEN_CFLAGS)
+override LDFLAGS += $(HARDEN_LDFLAGS)
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 override LDLIBS += $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ifeq ($(CI),true)
@@ -36,13 +49,15 @@ SRCS = $(wildcard src/*.c)
 OBJS = $(SRCS:.c=.o)
 # everything but main: what the unit tests link
 LIB_OBJS = $(filter-out src/tlspipe.o,$(OBJS))
-# a sanitizer build must not reuse objects of a plain one
-BUILDID = $(if $(filter 1,$(SANITIZE)),san,std)
+# a sanitizer build must not reuse objects of a plain one, nor a build
+# with the hardening flags the objects of one without (hence "-hardened")
+BUILDID = $(if $(filter 1,$(SANITIZE)),san,std)-hardened
 STAMP = src/.build-$(BUILDID)
 
 TEST_BINS = tests/peer $(patsubst %.c,%,$(wildcard tests/unit/*.c))
 
-.PHONY: all deps deps-servers deps-bench demo check check-full check-real lint bench bench-quick soak soak-quick install uninstall clean
+.PHONY: all deps deps-servers deps-bench deps-fuzz demo check check-full check-real valgrind fuzz fuzz-quick lint \
+	bench bench-quick soak soak-quick install uninstall clean
 all: tlspipe
 
 $(STAMP):
@@ -69,8 +84,13 @@ tests/unit/%: tests/unit/%.c $(LIB_OBJS) $(STAMP)
 DEB_PKGS = build-essential pkg-config libssl-dev libbsd-dev openssl ca-certificates \
 	bats bats-assert bats-support mandoc socat gnutls-bin jq python3 bsdextrautils time zsh fish \
 	parallel strace
-deps:
-	@missing=$$(for p in $(DEB_PKGS); do \
+# make valgrind and make fuzz: valgrind, clang and its libFuzzer runtime
+# (large: kept out of the quick start)
+FUZZ_PKGS = valgrind clang libclang-rt-14-dev
+deps: PKGS_WANTED = $(DEB_PKGS)
+deps-fuzz: PKGS_WANTED = $(FUZZ_PKGS)
+deps deps-fuzz:
+	@missing=$$(for p in $(PKGS_WANTED); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
@@ -120,6 +140,43 @@ check-full: tlspipe $(TEST_BINS)
 check-real: tlspipe
 	@tests/real/matrix.sh $(or $(RUNS),20)
 
+# one small transfer per write mode (and a key update, a renegotiation, a
+# server) with tlspipe under valgrind: exact bytes, no error, no definite
+# leak; "N passed, N failed" last
+valgrind: tlspipe tests/peer
+	@tests/valgrind.sh
+
+# libFuzzer targets (fuzz/*.c: the option parser, the ALPN lists, the pin
+# check, the pump against a scripted peer), linked with the project's
+# objects built again by clang in fuzz/build/ (the gcc build is not
+# touched), each run FUZZ_SECONDS from its seed corpus fuzz/corpus/TARGET; a
+# crash, a leak or a hang fails, and its input is kept as
+# fuzz/build/TARGET-crash-* (or -leak-, -timeout-)
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = -O1 -g -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic \
+	$(if $(filter true,$(CI)),-Werror) $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+FUZZ_TARGETS = $(patsubst fuzz/%.c,%,$(wildcard fuzz/*.c))
+FUZZ_BINS = $(addprefix fuzz/build/,$(FUZZ_TARGETS))
+FUZZ_OBJS = $(patsubst src/%,fuzz/build/src/%,$(LIB_OBJS))
+
+# kept between runs (make would delete them as intermediate files)
+.SECONDARY: $(FUZZ_OBJS)
+fuzz/build/src/%.o: src/%.c $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	$(need_pkgs)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+fuzz/build/%: fuzz/%.c $(FUZZ_OBJS)
+	$(need_pkgs)$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	@fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# the same, 10 s each: proves the targets build and run (CI)
+fuzz-quick: $(FUZZ_BINS)
+	@fuzz/run.sh 10 $(FUZZ_TARGETS)
+
 # the neutral TLS server the bench measures every client against
 bench/peer: bench/peer.c
 	$(need_pkgs)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ bench/peer.c -lssl -lcrypto
@@ -166,4 +223,4 @@ uninstall:
 
 clean:
 	rm -f tlspipe $(OBJS) $(TEST_BINS) bench/peer src/.build-*
-	rm -rf tests/.tmp
+	rm -rf tests/.tmp fuzz/build

@@ -351,7 +351,7 @@ int
 tp_cert_pin_check(const char *pin, char *why, size_t len)
 {
 	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
-	unsigned char md[64];
+	unsigned char md[64], again[64];
 	const char *b = pin + 8;
 	size_t n, bad;
 
@@ -378,6 +378,14 @@ tp_cert_pin_check(const char *pin, char *why, size_t len)
 	}
 	if (strchr(b, '=') != b + 43 || EVP_DecodeBlock(md, (const unsigned char *)b, 44) != 33) {
 		snprintf(why, len, "not the base64 of 32 bytes (44 characters, only the last one '=')");
+		return -1;
+	}
+	/* pins are compared as text, so only the spelling tp_cert_pin writes
+	 * can ever match: a last character with stray low bits decodes, yet
+	 * would never match */
+	EVP_EncodeBlock(again, md, SHA256_DIGEST_LENGTH);
+	if (strcmp((const char *)again, b) != 0) {
+		snprintf(why, len, "not the base64 a SHA-256 is written in (its last character should be '%c')", again[42]);
 		return -1;
 	}
 	return 0;

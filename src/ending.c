@@ -106,6 +106,20 @@ say_goodbye(struct pump *p)
 	return tp_io_notify(p);
 }
 
+/* The peer left in the middle of a handshake (a renegotiation it began,
+ * then its close_notify): nothing can go out any more, not even our
+ * close_notify, so waiting for stdin would wait for ever. Input that can no
+ * longer be sent fails the run; a person at a terminal is not waited for. */
+static int
+left_in_handshake(struct pump *p)
+{
+	if (p->o.len != 0 || (p->out == OUT_OPEN && !p->stdin_eof && isatty(STDIN_FILENO) != 1))
+		return fail(p, TP_EXIT_IO, "%s closed the connection during a handshake; the rest of stdin "
+		    "cannot be sent", p->run->peer);
+	tp_warn("%s closed the connection during a handshake; no close_notify could be sent", p->run->peer);
+	return 1;
+}
+
 /* What the directions' states mean now. Returns 1 when finished. */
 int
 tp_settle(struct pump *p)
@@ -125,18 +139,14 @@ tp_settle(struct pump *p)
 		return 1;
 	if (!p->in_done)
 		return 0;
+	if (!p->notified && SSL_in_init(p->ssl))
+		return left_in_handshake(p);
 	/* the peer half-closed: it still gets the rest of stdin, unless a
 	 * person at a terminal is typing to a server that hung up */
 	if (p->out != OUT_DONE && isatty(STDIN_FILENO) != 1)
 		return 0;
 	if (p->notified || p->o.len != 0)
 		return p->notified;
-	if (SSL_in_init(p->ssl)) {
-		/* the peer left in the middle of a handshake: no goodbye is possible */
-		tp_warn("%s closed the connection during a handshake; no close_notify could be sent",
-		    p->run->peer);
-		return 1;
-	}
 	if (notify_may_go(p) && tp_io_notify(p) < 0)
 		return -1;
 	return p->notified;

@@ -79,7 +79,8 @@ handshake_done(struct pump *p)
 	struct tp_run *run = p->run;
 
 	p->handshaken = true;
-	p->st->handshake_us = tp_now_us() - p->st->start_us;
+	if (p->st->handshake_us < 0)	/* else the info callback saw the end first (tls.c) */
+		p->st->handshake_us = tp_now_us() - p->st->start_us;
 	p->tls12 = SSL_version(p->ssl) < TLS1_3_VERSION;
 	snprintf(run->protocol, sizeof(run->protocol), "%s", SSL_get_version(p->ssl));
 	snprintf(run->cipher, sizeof(run->cipher), "%s", SSL_get_cipher_name(p->ssl));
@@ -167,7 +168,10 @@ read_loop(struct pump *p)
 			p->w.absorb = false;
 			if (f < 0)
 				return READ_FAILED_WIRE;
-			if (!p->handshaken && SSL_is_init_finished(p->ssl) && handshake_done(p) < 0)
+			/* handshake_us: the first handshake ended inside this
+			 * SSL_read, even if a renegotiation began behind it */
+			if (!p->handshaken && (SSL_is_init_finished(p->ssl) || p->st->handshake_us >= 0) &&
+			    handshake_done(p) < 0)
 				return -1;
 			if (n > 0) {
 				tp_trace(p->run, "SSL_read(%d) = %d", room, n);

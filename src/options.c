@@ -258,7 +258,8 @@ entry(int c)
 	return NULL;
 }
 
-/* One option and its value, into cfg. */
+/* One option and its value, into cfg: 0, -1 for a usage error, 1 when it
+ * was --help or --version and the run is over. */
 static int
 option(int c, char *arg, char **argv, struct tp_config *cfg, struct tp_run *run, struct given *g)
 {
@@ -374,13 +375,15 @@ option(int c, char *arg, char **argv, struct tp_config *cfg, struct tp_run *run,
 	case OPT_STATS: cfg->stats = arg; break;
 	case OPT_PROGRESS: cfg->progress = true; break;
 	case OPT_KEYLOG: cfg->keylog = arg; break;
+	/* printed, not exited: the caller ends the run, and a fuzzer or a test
+	 * can call the parser again */
 	case 'h':
 		fputs(usage_text, stdout);
-		exit(TP_EXIT_OK);
+		return 1;
 	case 'V':
 		printf("tlspipe %s (%s; built with %s)\n", TP_VERSION, OpenSSL_version(OPENSSL_VERSION),
 		    OPENSSL_VERSION_TEXT);
-		exit(TP_EXIT_OK);
+		return 1;
 	case ':':
 		return tp_usage(run, "option %s needs a value", argv[optind - 1]);
 	default:
@@ -512,12 +515,12 @@ int
 tp_options_parse(int argc, char **argv, struct tp_config *cfg, struct tp_run *run)
 {
 	struct given g = { 0 };
-	int c;
+	int c, rc;
 
 	opterr = 0;	/* our words, with our prefix */
 	while ((c = getopt_long(argc, argv, ":46bPRs:kw:lvhV", longopts, NULL)) != -1)
-		if (option(c, optarg, argv, cfg, run, &g) != 0)
-			return -1;
+		if ((rc = option(c, optarg, argv, cfg, run, &g)) != 0)
+			return rc;
 	if (operands(argc - optind, argv + optind, cfg, run) != 0)
 		return -1;
 	defaults(cfg, &g);

@@ -150,7 +150,15 @@ info_cb(const SSL *ssl, int where, int ret)
 {
 	struct tp_run *run = run_of(ssl);
 
-	if (run == NULL || !(where & SSL_CB_ALERT))
+	if (run == NULL)
+		return;
+	/* The first handshake's end, seen as it happens: when the peer starts a
+	 * renegotiation in the same read (its HelloRequest right behind its
+	 * Finished), SSL_is_init_finished is false again by the time SSL_read
+	 * returns, and the pump would wait for a handshake long done. */
+	if ((where & SSL_CB_HANDSHAKE_DONE) && run->st.handshake_us < 0)
+		run->st.handshake_us = tp_now_us() - run->st.start_us;
+	if (!(where & SSL_CB_ALERT))
 		return;
 	if (where & SSL_CB_READ)
 		run->note.alert_recv = ret & 0xff;
@@ -218,41 +226,7 @@ msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl
 	}
 }
 
-/* ---- ALPN ---- */
-
-static int
-parse_alpn(const char *list, unsigned char *out, size_t outlen, size_t *len)
-{
-	size_t n = 0;
-	const char *p = list;
-
-	while (*p) {
-		const char *e = strchr(p, ',');
-		size_t l = e ? (size_t)(e - p) : strlen(p);
-
-		if (l == 0 || l > 255 || n + 1 + l > outlen)
-			return -1;
-		out[n++] = (unsigned char)l;
-		memcpy(out + n, p, l);
-		n += l;
-		p += l + (e != NULL);
-		if (e && *p == '\0')
-			return -1;
-	}
-	*len = n;
-	return n ? 0 : -1;
-}
-
-/* The client's ALPN list (wire format) as "a, b", for a refusal's words. */
-static void
-alpn_text(const unsigned char *in, unsigned int inlen, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	buf[0] = '\0';
-	for (unsigned int j = 0; j < inlen && n < len; j += 1u + in[j])
-		n += (size_t)snprintf(buf + n, len - n, "%s%.*s", n ? ", " : "", (int)in[j], (const char *)in + j + 1);
-}
+/* ---- ALPN (the lists themselves: alpn.c) ---- */
 
 static int
 alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -263,18 +237,12 @@ alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	unsigned char ours[TP_ALPN_MAX];
 	size_t ourlen;
 
-	if (parse_alpn(cfg->alpn, ours, sizeof(ours), &ourlen) != 0)
+	if (tp_alpn_parse(cfg->alpn, ours, sizeof(ours), &ourlen) != 0)
 		return SSL_TLSEXT_ERR_NOACK;
-	/* our order wins: the first of our list the client offers */
-	for (size_t i = 0; i < ourlen; i += 1 + ours[i])
-		for (unsigned int j = 0; j < inlen; j += 1u + in[j])
-			if (ours[i] == in[j] && memcmp(ours + i + 1, in + j + 1, ours[i]) == 0) {
-				*out = in + j + 1;
-				*outlen = in[j];
-				return SSL_TLSEXT_ERR_OK;
-			}
+	if (tp_alpn_pick(ours, ourlen, in, inlen, out, outlen))
+		return SSL_TLSEXT_ERR_OK;
 	if (run)
-		alpn_text(in, inlen, run->note.alpn_refused, sizeof(run->note.alpn_refused));
+		tp_alpn_text(in, inlen, run->note.alpn_refused, sizeof(run->note.alpn_refused));
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
@@ -338,7 +306,7 @@ configure_alpn(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errl
 
 	if (cfg->alpn == NULL)
 		return 0;
-	if (parse_alpn(cfg->alpn, wire, sizeof(wire), &len) != 0) {
+	if (tp_alpn_parse(cfg->alpn, wire, sizeof(wire), &len) != 0) {
 		snprintf(err, errlen, "--alpn %s: expected a comma-separated list of protocol names", cfg->alpn);
 		return -1;
 	}

@@ -127,7 +127,7 @@ main(int argc, char **argv)
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
 	char where[128];
-	int fd = -1, lfd, sig;
+	int fd = -1, lfd, sig, parsed;
 	long deadline;
 
 	run.st.start_us = tp_now_us();
@@ -135,7 +135,10 @@ main(int argc, char **argv)
 	for (int f = 0; f <= 2; f += 2)
 		if (fd_closed(f) && null_fd(f) != 0)
 			return TP_EXIT_IO;
-	if (tp_options_parse(argc, argv, &cfg, &run) != 0 || standard_fds(&run, &cfg) != 0)
+	parsed = tp_options_parse(argc, argv, &cfg, &run);
+	if (parsed > 0)
+		return TP_EXIT_OK;	/* --help or --version: no --stats, no key log */
+	if (parsed != 0 || standard_fds(&run, &cfg) != 0)
 		return finish(&run);
 	if (open_outputs(&run) != 0)
 		return finish(&run);

@@ -160,8 +160,17 @@ struct tp_out {
 	size_t last, done;	/* the last call's length and what it took, for --trace */
 };
 
-/* options.c: the command line into cfg; -1 with a usage error on the run */
+/* options.c: the command line into cfg; -1 with a usage error on the run,
+ * 1 when --help or --version has printed its text (exit 0, nothing more) */
 int tp_options_parse(int argc, char **argv, struct tp_config *, struct tp_run *);
+
+/* alpn.c: --alpn's list into the wire format (-1 when it is not a
+ * comma-separated list of 1..255-byte names that fits outlen); a server's
+ * pick, ours first, pointing into `in`; a wire list as words */
+int tp_alpn_parse(const char *list, unsigned char *out, size_t outlen, size_t *len);
+bool tp_alpn_pick(const unsigned char *ours, size_t ourlen, const unsigned char *in, size_t inlen,
+    const unsigned char **out, unsigned char *outlen);
+void tp_alpn_text(const unsigned char *in, size_t inlen, char *buf, size_t len);
 
 /* clock.c and signals.c: leaves, calling nothing of ours */
 long tp_now_ms(void);
