@@ -14,18 +14,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *pin = malloc(size + 1);
+	char *pin = malloc(size + 1), why[256];
 	unsigned char md[64];
 
 	if (pin == NULL)
 		return 0;
 	memcpy(pin, data, size);
 	pin[size] = '\0';
-	if (tp_cert_pin_check(pin) == 0) {
+	why[0] = '\0';
+	if (tp_cert_pin_check(pin, why, sizeof(why)) == 0) {
 		/* an independent look at what was accepted */
 		if (strlen(pin) != 52 || strncmp(pin, "sha256//", 8) != 0 ||
 		    EVP_DecodeBlock(md, (const unsigned char *)pin + 8, 44) != 33 || pin[51] != '=' || pin[50] == '=')
 			abort();
+	} else if (why[0] == '\0' || strlen(why) >= sizeof(why) - 1) {
+		abort();	/* a refusal always says why, in one bounded line */
 	}
 	free(pin);
 	return 0;

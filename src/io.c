@@ -244,9 +244,8 @@ tp_io_read(struct pump *p)
 	if (r == READ_FAILED_TLS)
 		return tls_failed(p, p->rd_want, "reading from the connection");
 	if (r == READ_FAILED_REKEYS && !p->signalled)
-		return fail(p, TP_EXIT_IO, "%s %s more than %d times with less than %d MiB of payload "
-		    "between them: giving up", p->run->peer, p->tls12 ? "renegotiated" : "updated its keys",
-		    TP_PEER_REKEYS, TP_PEER_REKEY_SPAN / (1024 * 1024));
+		return fail(p, TP_EXIT_IO, "%s %s more than %d times beyond one per KiB of payload: giving up",
+		    p->run->peer, p->tls12 ? "renegotiated" : "updated its keys", TP_PEER_REKEYS);
 	return r == 0 ? 0 : -1;
 }
 

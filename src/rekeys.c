@@ -5,30 +5,32 @@
  * Calls nothing of ours. */
 #include "tlspipe.h"
 
-/* One rekey of the peer's: counted, and judged against TP_PEER_REKEYS per
- * TP_PEER_REKEY_SPAN of payload. While ours outnumber the answers so far, it
- * is taken as an answer to one of ours (a KeyUpdate, the ClientHello after
- * our HelloRequest), which is not the peer's doing. Past the limit
- * AUTO_RETRY goes, so that the SSL_read running now returns once it has used
- * what it read: with it, OpenSSL would go on to the next rekey for as long
- * as the peer sends them, and the pump could never end the run. */
+/* One rekey of the peer's: counted, and paid for from its credit
+ * (tlspipe.h). While ours outnumber the answers so far, it is taken as an
+ * answer to one of ours (a KeyUpdate, the ClientHello after our
+ * HelloRequest), which is not the peer's doing. With no credit left AUTO_RETRY
+ * goes, so that the SSL_read running now returns once it has used what it
+ * read: with it, OpenSSL would go on to the next rekey for as long as the
+ * peer sends them, and the pump could never end the run. */
 void
 tp_rekeys_peer(struct tp_run *run, SSL *ssl)
 {
 	struct tp_tls_note *n = &run->note;
-	uint64_t moved = run->st.bytes_in + run->st.bytes_out, theirs;
+	uint64_t moved = run->st.bytes_in + run->st.bytes_out, earned;
 
 	run->st.peer_rekeys++;
 	if (n->answers < run->st.rekeys) {
 		n->answers++;
 		return;
 	}
-	theirs = run->st.peer_rekeys - n->answers;
-	if (moved - n->span_moved >= TP_PEER_REKEY_SPAN) {
-		n->span_moved = moved;
-		n->span_rekeys = theirs - 1;
-	}
-	if (theirs - n->span_rekeys > TP_PEER_REKEYS && !n->rekey_storm) {
+	earned = (moved - n->credit_moved) / TP_PEER_REKEY_PRICE;
+	n->credit_moved += earned * TP_PEER_REKEY_PRICE;
+	n->rekey_credit += earned;
+	if (n->rekey_credit > TP_PEER_REKEY_SAVINGS)
+		n->rekey_credit = TP_PEER_REKEY_SAVINGS;
+	if (n->rekey_credit > 0) {
+		n->rekey_credit--;
+	} else if (!n->rekey_storm) {
 		n->rekey_storm = true;
 		SSL_clear_mode(ssl, SSL_MODE_AUTO_RETRY);
 	}

@@ -536,7 +536,8 @@ tp_tls_session(SSL_CTX *ctx, struct tp_run *run)
 		return NULL;
 	}
 	SSL_set_app_data(ssl, run);
-	run->note = (struct tp_tls_note){ .verify_err = X509_V_OK, .alert_recv = -1, .alert_sent = -1 };
+	run->note = (struct tp_tls_note){ .verify_err = X509_V_OK, .alert_recv = -1, .alert_sent = -1,
+	    .rekey_credit = TP_PEER_REKEYS };
 	if (cfg->listen) {
 		SSL_set_accept_state(ssl);
 		return ssl;

@@ -12,12 +12,16 @@
 #define TP_VERSION "0.1.0"
 #define TP_READ_AHEAD (64 * 1024)	/* what one read() of the socket may bring into OpenSSL */
 #define TP_ALPN_MAX 65000	/* --alpn in wire form: what a ClientHello has room for beside its other extensions */
-/* A peer that rekeys more than TP_PEER_REKEYS times while less than
- * TP_PEER_REKEY_SPAN bytes of payload move (both ways) is refused: each of its
- * rekeys costs us a key derivation, or a whole handshake, and moves nothing.
+/* The peer's rekeys are paid for by payload: TP_PEER_REKEYS are free, each
+ * TP_PEER_REKEY_PRICE bytes moved (both ways) pays for one more, and at most
+ * TP_PEER_REKEY_SAVINGS can be saved up. A peer that rekeys with nothing left
+ * to pay is refused: each of its rekeys costs us a key derivation, or a whole
+ * handshake, and moves nothing. A credit, not a window: our own server
+ * catches up on rekeys it owes in a burst, with our writes held meanwhile.
  * Its answers to our own rekeys do not count (tls.c). */
 #define TP_PEER_REKEYS 100
-#define TP_PEER_REKEY_SPAN (1024 * 1024)
+#define TP_PEER_REKEY_PRICE 1024
+#define TP_PEER_REKEY_SAVINGS 10000
 
 /* Exit status: the EXIT STATUS table of the man page (man/tlspipe.1).
  * tp_fail records the first one; tlserr.c chooses it for TLS failures. */
@@ -106,9 +110,9 @@ struct tp_tls_note {
 				 * the chain up to it was checked, and the name */
 	char pin_seen[96];	/* the leaf's pin when no sent certificate matched */
 	uint64_t answers;	/* the peer's rekeys that answered ours */
-	uint64_t span_rekeys, span_moved;	/* the peer's own rekeys, and the payload
-					 * moved, when the span began */
-	bool rekey_storm;	/* the peer passed TP_PEER_REKEYS within one span */
+	uint64_t rekey_credit;	/* rekeys of the peer's own it may still make */
+	uint64_t credit_moved;	/* payload already turned into credit */
+	bool rekey_storm;	/* the peer rekeyed with no credit left */
 };
 
 /* One run: the config, what it counted, and how it ended. */
