@@ -228,6 +228,43 @@ storm() {
 	assert_equal "$(sink_sha)" "$(sha "$T/in")"
 }
 
+# ---- a renegotiation right behind the handshake, then a close ----
+
+# reneg_then_close: a TLS 1.2 peer whose HelloRequest comes in the same
+# write as its Finished (tlspipe's first handshake ends and a renegotiation
+# begins inside one SSL_read), and which sends close_notify and FIN once
+# tlspipe's ClientHello for it is there. -w 0: no handshake timeout would end
+# a hang, timeout(1) does (124). Stdin and more options come from the caller.
+reneg_then_close() {
+	peer --tls 1.2 --renegotiate-at-once --hold-ms 10000
+	now_us
+	T0=$NOW_US
+	run --separate-stderr timeout 10 "$TP" --cafile "$CA" -w 0 --trace --stats="$T/s.json" "$@" localhost "$PORT"
+	ms_since "$T0"
+	[ "$status" -ne 124 ] || fail "tlspipe hung: killed by timeout(1) after $MS ms: $stderr"
+	# the case at hand: the HelloRequest was read before the first
+	# handshake was seen done, and tlspipe answered it
+	[[ $stderr == *"received Finished"*"received HelloRequest (renegotiation)"*"handshake done"* ]] ||
+		fail "not the renegotiation right behind the Finished: $stderr"
+	stderr_has "sent ClientHello (renegotiation)"
+	assert [ "$(jstat "$T/s.json" handshake_ms)" != -1 ]
+	assert [ "$MS" -lt 5000 ]
+	end_server 5
+	grep -q 'the client closed TCP' "$T/srv.err"
+}
+
+@test "a TLS 1.2 peer that renegotiates right behind its Finished, then closes: no hang; exit 0, or 1 with stdin left to send" {
+	# --recv-only: nothing to send, known at once (an empty stdin is only
+	# known at its EOF, which may come after the close_notify)
+	reneg_then_close --recv-only </dev/null
+	assert_equal "$status" 0
+	stderr_has "closed the connection during a handshake; no close_notify could be sent"
+	reneg_then_close <<<"left to send"
+	assert_equal "$status" 1
+	stderr_has "closed the connection during a handshake; the rest of stdin cannot be sent"
+	assert_equal "$(jstat "$T/s.json" exit_code)" 1
+}
+
 # ---- handshakes that never finish ----
 
 @test "a server that sends half a ServerHello and stops: -w 2 is exit 6, saying the handshake timed out" {

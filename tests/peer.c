@@ -61,7 +61,7 @@ static struct {
     const char *addr, *cert, *key, *ca, *text, *out, *tls, *mode_s, *inject_s;
     unsigned long long port, delay_ms, hold_ms, max_secs, tickets, bytes, ku_every,
         reneg_every, chatty, pause_ms, rcvbuf, reset_after, trickle_ms, storm;
-    int mode, verify_client, truncate, allow_reneg, reset, inject;
+    int mode, verify_client, truncate, allow_reneg, reset, inject, reneg_at_once;
 } opt = { .addr = "127.0.0.1", .mode_s = "sink", .inject_s = "none", .delay_ms = 1000,
           .hold_ms = 3000, .max_secs = 60, .tickets = ~0ULL };
 
@@ -661,6 +661,47 @@ static int run_plain(void)
     return 0;
 }
 
+/* --renegotiate-at-once (TLS 1.2): a HelloRequest right behind our
+ * Finished, in the write that ends our handshake: the client reads the end
+ * of its handshake and the start of a renegotiation at once. */
+static void renegotiate_at_once(void)
+{
+    ERR_clear_error();
+    if (SSL_version(c.ssl) != TLS1_2_VERSION)
+        die(1, "--renegotiate-at-once needs TLS 1.2, not %s", SSL_get_version(c.ssl));
+    if (SSL_renegotiate(c.ssl) != 1 || SSL_do_handshake(c.ssl) != 1)
+        die(1, "SSL_renegotiate: %s", why(SSL_ERROR_SSL, 0));
+    fprintf(stderr, "peer: our Finished and a HelloRequest went in one write (%zu bytes)\n", wbio_pending());
+    fflush(stderr);
+}
+
+/* ... then, once the client has begun the renegotiation (its ClientHello
+ * is here, unread), close_notify and FIN: we leave in the middle of the
+ * handshake. Then the client's FIN, at most --hold-ms. */
+static int leave_renegotiation(void)
+{
+    long end = now_ms() + (long)opt.hold_ms, left;
+    ssize_t r = -1;
+    flush_all(now_ms() + DRAIN_MS);
+    wait_io(1, 0, (long)opt.hold_ms);
+    ERR_clear_error();
+    if (SSL_shutdown(c.ssl) < 0)
+        die(1, "SSL_shutdown: %s", why(SSL_ERROR_SSL, 0));
+    flush_all(now_ms() + DRAIN_MS);
+    shutdown(c.fd, SHUT_WR);
+    fprintf(stderr, "peer: the client's renegotiation began; we sent close_notify and FIN\n");
+    fflush(stderr);
+    while ((r = read(c.fd, scratch, sizeof scratch)) != 0 && (left = end - now_ms()) > 0)
+        if (r < 0 && errno != EAGAIN && errno != EINTR)
+            break;
+        else if (r < 0)
+            wait_io(1, 0, left);
+    fprintf(stderr, "peer: %s\n", r == 0 ? "the client closed TCP" : r < 0 && errno != EAGAIN
+            ? strerror(errno) : "the client did not close within --hold-ms");
+    close(c.fd);
+    return 0;
+}
+
 static int listen_accept(void)
 {
     struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons((unsigned short)opt.port) };
@@ -736,6 +777,8 @@ static void handshake(void)
         int r = SSL_accept(c.ssl), saved = errno, e = SSL_get_error(c.ssl, r);
         if (opt.mode == M_HALF && wbio_pending() > 0)
             half_hello();
+        if (r == 1 && opt.reneg_at_once)
+            renegotiate_at_once(); /* before the flush: behind our Finished, in one write */
         flush_net(); /* a write error shows up in the next SSL_accept */
         if (r == 1)
             return;
@@ -773,11 +816,13 @@ static const struct { const char *name, *arg, *help; int type; void *dst; } optv
     { "inject", "KIND", "send: after --text, garbage|overflow|corrupt|alert|after-close", T_STR, &opt.inject_s },
     { "rekey-storm", "N", "send: after --text, N key updates (1.3) or renegotiations (1.2), no data",
       T_NUM, &opt.storm },
-    { "hold-ms", "N", "stall/silent/half-hello: hold the connection this long; alert-hello: the most to wait for the ClientHello (3000)", T_NUM, &opt.hold_ms },
+    { "hold-ms", "N", "stall/silent/half-hello: hold the connection this long; renegotiate-at-once: the most to wait for the client's close; alert-hello: the most to wait for the ClientHello (3000)", T_NUM, &opt.hold_ms },
     { "ca", "FILE", "CA for client certificates", T_STR, &opt.ca },
     { "verify-client", NULL, "require a client certificate signed by --ca", T_FLAG, &opt.verify_client },
     { "key-update-every", "N", "TLS 1.3: KeyUpdate(update_requested) per N bytes read", T_NUM, &opt.ku_every },
     { "renegotiate-every", "N", "TLS 1.2: renegotiate per N bytes read", T_NUM, &opt.reneg_every },
+    { "renegotiate-at-once", NULL, "TLS 1.2: a HelloRequest behind our Finished, in one write; close_notify and FIN once the client answers it",
+      T_FLAG, &opt.reneg_at_once },
     { "allow-client-reneg", NULL, "accept client-initiated renegotiation", T_FLAG, &opt.allow_reneg },
     { "chatty", "N", "also send 100 bytes (\"chatty...\\n\") per N bytes read", T_NUM, &opt.chatty },
     { "tickets", "N", "TLS 1.3 session tickets to send (OpenSSL: 2)", T_NUM, &opt.tickets },
@@ -881,6 +926,8 @@ int main(int argc, char **argv)
         die(1, "SSL_new: %s", why(SSL_ERROR_SSL, 0));
     SSL_set_bio(c.ssl, rbio, c.wbio);
     handshake();
+    if (opt.reneg_at_once)
+        return leave_renegotiation();
 
     /* Rekeying: key update on TLS 1.3, renegotiation on 1.2. */
     c.rekey_ku = SSL_version(c.ssl) == TLS1_3_VERSION;
