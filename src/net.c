@@ -11,7 +11,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -90,17 +93,85 @@ new_socket(int family)
 	return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 }
 
+/* getaddrinfo in a thread of its own, so that a signal ends the wait:
+ * glibc's resolver goes back to its poll() after one, and a DNS server that
+ * never answers would hold SIGTERM for its timeout times its attempts (10 s
+ * by default, per server). The lookup thread blocks every signal, so they
+ * all wake the main thread's wait_fd() on the pipe the lookup writes to
+ * when it is done. After a signal the lookup is left to itself (the process
+ * exits first); else it is joined, and no thread outlives the resolve. */
+struct lookup {
+	const char *host, *port;
+	struct addrinfo hints, *res;
+	int rc, err, done[2];
+};
+
+static void *
+lookup_run(void *arg)
+{
+	struct lookup *l = arg;
+
+	l->rc = getaddrinfo(l->host, l->port, &l->hints, &l->res);
+	l->err = errno;
+	if (write(l->done[1], "", 1) < 0)
+		l->err = errno;	/* cannot happen: the pipe is empty and open */
+	return NULL;
+}
+
+/* getaddrinfo's result; after a signal, EAI_SYSTEM with errno EINTR */
+static int
+lookup(const char *host, const char *port, const struct addrinfo *hints, struct addrinfo **res)
+{
+	struct lookup *l = calloc(1, sizeof(*l));
+	sigset_t all, old;
+	pthread_t t;
+	int rc = -1;
+
+	if (l != NULL && pipe2(l->done, O_CLOEXEC) == 0) {
+		l->host = host;
+		l->port = port;
+		l->hints = *hints;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		rc = pthread_create(&t, NULL, lookup_run, l);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc != 0) {
+			close(l->done[0]);
+			close(l->done[1]);
+		}
+	}
+	if (rc != 0) {	/* no thread: a lookup that a signal cannot cut short */
+		free(l);
+		return getaddrinfo(host, port, hints, res);
+	}
+	if (wait_fd(l->done[0], false, 0) < 0) {
+		pthread_detach(t);	/* l and the pipe are its own now */
+		errno = EINTR;
+		return EAI_SYSTEM;
+	}
+	pthread_join(t, NULL);
+	*res = l->res;
+	rc = l->rc;
+	close(l->done[0]);
+	close(l->done[1]);
+	errno = l->err;
+	free(l);
+	return rc;
+}
+
 static struct addrinfo *
 resolve(struct tp_run *run, const char *host, int flags)
 {
 	struct addrinfo hints = { .ai_family = run->cfg->family, .ai_socktype = SOCK_STREAM,
 	    .ai_flags = flags }, *res;
-	int rc = getaddrinfo(host, run->cfg->port, &hints, &res);
+	int rc = lookup(host, run->cfg->port, &hints, &res);
 
 	if ((rc == EAI_BADFLAGS || rc == EAI_NONAME) && (flags & AI_ADDRCONFIG)) {
 		hints.ai_flags &= ~AI_ADDRCONFIG;	/* it hides loopback on a box without routes */
-		rc = getaddrinfo(host, run->cfg->port, &hints, &res);
+		rc = lookup(host, run->cfg->port, &hints, &res);
 	}
+	if (rc != 0 && tp_signal_pending())
+		return NULL;	/* main says which signal stopped it */
 	if (rc != 0) {
 		tp_fail(run, TP_EXIT_CONNECT, "cannot resolve %s port %s: %s", host, run->cfg->port,
 		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
