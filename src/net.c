@@ -55,19 +55,25 @@ addr_text(const struct sockaddr *sa, char *buf, size_t len)
 }
 
 /* Wait until fd is ready for `write` (or read), or the deadline passes.
- * Returns 1 ready, 0 timed out, -1 interrupted by a signal we act on. */
+ * Returns 1 ready, 0 timed out, -1 interrupted by a signal we act on. The
+ * signals' self-pipe wakes it too, for one that came after the check. */
 static int
 wait_fd(int fd, bool write, long deadline_ms)
 {
+	int sfd = tp_signal_fd();
+
 	for (;;) {
-		fd_set set;
+		fd_set rs, ws;
 		struct timeval tv, *tvp = NULL;
 		int n;
 
 		if (tp_signal_pending())
 			return -1;
-		FD_ZERO(&set);
-		FD_SET(fd, &set);
+		FD_ZERO(&rs);
+		FD_ZERO(&ws);
+		FD_SET(fd, write ? &ws : &rs);
+		if (sfd >= 0)
+			FD_SET(sfd, &rs);
 		if (deadline_ms > 0) {
 			long left = deadline_ms - tp_now_ms();
 
@@ -77,7 +83,11 @@ wait_fd(int fd, bool write, long deadline_ms)
 			tv.tv_usec = (left % 1000) * 1000;
 			tvp = &tv;
 		}
-		n = select(fd + 1, write ? NULL : &set, write ? &set : NULL, NULL, tvp);
+		n = select((fd > sfd ? fd : sfd) + 1, &rs, &ws, NULL, tvp);
+		if (n > 0 && sfd >= 0 && FD_ISSET(sfd, &rs)) {
+			tp_signal_drain();
+			continue;	/* the flags first */
+		}
 		if (n > 0)
 			return 1;
 		if (n == 0)

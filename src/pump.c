@@ -68,12 +68,15 @@ next_wait(struct pump *p, long now)
 	return wait == LONG_MAX ? -1 : wait;
 }
 
-/* The fds the next turn needs, into rs and ws. */
+/* The fds the next turn needs, into rs and ws; and the signals' self-pipe,
+ * for one that comes after the turn looked at the flags. */
 static void
 wait_set(const struct pump *p, fd_set *rs, fd_set *ws)
 {
 	FD_ZERO(rs);
 	FD_ZERO(ws);
+	if (tp_signal_fd() >= 0)
+		FD_SET(tp_signal_fd(), rs);
 	if (socket_input_wanted(p))
 		FD_SET(p->fd, rs);
 	if (socket_output_wanted(p))
@@ -89,7 +92,8 @@ wait_events(struct pump *p)
 	long now = tp_now_ms(), wait;
 	struct timeval tv;
 	fd_set rs, ws;
-	int n;
+	int n, sfd = tp_signal_fd();
+	bool sig;
 
 	if (handshake_left(p, now) <= 0)
 		return fail(p, TP_EXIT_TIMEOUT, "timed out: no TLS handshake with %s within %ld s", p->run->peer,
@@ -101,7 +105,7 @@ wait_events(struct pump *p)
 	wait = next_wait(p, now);
 	tv.tv_sec = wait / 1000;
 	tv.tv_usec = (wait % 1000) * 1000;
-	n = select(p->fd + 1, &rs, &ws, NULL, wait >= 0 ? &tv : NULL);
+	n = select((p->fd > sfd ? p->fd : sfd) + 1, &rs, &ws, NULL, wait >= 0 ? &tv : NULL);
 	if (n < 0) {
 		p->ev.rd = p->ev.wr = p->ev.in = false;
 		return errno == EINTR ? 0 : fail(p, TP_EXIT_IO, "select: %s", strerror(errno));
@@ -109,9 +113,12 @@ wait_events(struct pump *p)
 	p->ev.rd = FD_ISSET(p->fd, &rs);
 	p->ev.wr = FD_ISSET(p->fd, &ws);
 	p->ev.in = FD_ISSET(STDIN_FILENO, &rs);
+	sig = sfd >= 0 && FD_ISSET(sfd, &rs);
+	if (sig)
+		tp_signal_drain();	/* before the next turn reads the flags */
 	if (n > 0)
-		tp_trace(p->run, "select:%s%s%s", p->ev.rd ? " socket readable" : "",
-		    p->ev.wr ? " socket writable" : "", p->ev.in ? " stdin readable" : "");
+		tp_trace(p->run, "select:%s%s%s%s", p->ev.rd ? " socket readable" : "",
+		    p->ev.wr ? " socket writable" : "", p->ev.in ? " stdin readable" : "", sig ? " signal" : "");
 	if (p->ev.wr && tp_wire_flush(&p->w) < 0)
 		return tp_io_wire_failed(p);
 	return 0;

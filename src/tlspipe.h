@@ -182,6 +182,8 @@ long tp_now_us(void);
 void tp_signals_install(void);
 int tp_signal_pending(void);	/* the first INT, TERM or HUP, else 0 */
 int tp_usr1_pending(void);	/* SIGUSR1 since the last call: rekey now */
+int tp_signal_fd(void);		/* readable after a signal: every wait's select() watches it (-1: none) */
+void tp_signal_drain(void);	/* once seen readable, before the flags are read */
 
 /* report.c: every word on stderr, and --stats */
 void tp_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
