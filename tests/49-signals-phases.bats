@@ -58,6 +58,9 @@ told() {
 # tp_bg ARGS...: tlspipe ARGS in the background, --stats in $T/stats,
 # stdout $T/out, stderr $T/err, stdin $T/stdin when held (hold_stdin), else
 # /dev/null; no core file (SIGQUIT's would land in the test's folder).
+# Every signal starts at its default action: an ignored one stays ignored
+# across exec, and a test harness may ignore some (GNU parallel: SIGQUIT
+# and SIGALRM; sh, for a background job: SIGINT and SIGQUIT).
 # Sets TP_PID (in BG).
 tp_bg() {
 	local in=/dev/null v fd
@@ -69,7 +72,7 @@ tp_bg() {
 			[ -z "$fd" ] || exec {fd}>&-
 		done
 		ulimit -c 0
-		exec "$TP" --stats="$T/stats" "$@"
+		exec env --default-signal "$TP" --stats="$T/stats" "$@"
 	) <"$in" >"$T/out" 2>"$T/err" 3>&- &
 	TP_PID=$!
 	BG+=("$TP_PID")
@@ -234,7 +237,7 @@ hold_resolve() {
 	rm -f "$T/dns.log" "$T/tp.pid"
 	: >"$T/err"
 	timeout 20 unshare --user --map-root-user --net --mount bash "$T/ns.sh" "$T" "$IP" "$REAL_PY" \
-		"$TP" --stats="$T/stats" "$@" resolve.tlspipe.example 443 </dev/null 2>"$T/ns.err" 3>&- &
+		env --default-signal "$TP" --stats="$T/stats" "$@" resolve.tlspipe.example 443 </dev/null 2>"$T/ns.err" 3>&- &
 	NS_PID=$!
 	BG+=("$NS_PID")
 	wait_until 10000 dns_asked && return 0
@@ -400,6 +403,46 @@ hold_transfer() {
 	assert_equal "$(jstat "$T/stats" rekeys)" 1
 	end_server 5
 	grep -q 'bytes=131072 close_notify=1' "$T/srv.out"
+}
+
+# A signal can land after the loop has looked at the flags and before it is
+# inside select(): the handler ran already, so select() is not interrupted,
+# and only the self-pipe the handler writes to wakes it. strace holds the
+# return of each write(2) for half a second: the first is tlspipe's write of
+# the peer's line to stdout, and SIGTERM lands while it is held; then the
+# loop goes on to a select() with nothing else to wake it (the peer has said
+# its line, stdin stays open).
+# traced: tlspipe runs under strace (under timeout, NS_PID); its PID in TP_PID
+traced() {
+	local st
+	st=$(pgrep -x strace -P "$NS_PID") && TP_PID=$(pgrep -x tlspipe -P "$st") && return 0
+	alive "$NS_PID" || return 2
+	return 1
+}
+
+@test "a signal that lands after the loop looked for one, before it sleeps in select(), still ends the run at once" {
+	local out
+	out=$(timeout 10 strace -qq -o /dev/null true 2>&1) || skip "strace cannot trace here: $out"
+	peer --mode speak-first
+	hold_stdin
+	timeout 30 strace -qq -o /dev/null -e trace=write -e inject=write:delay_exit=500000 \
+		env --default-signal "$TP" --cafile "$CA" localhost "$PORT" <"$T/stdin" >"$T/out" 2>"$T/err" {HOLD}>&- 3>&- &
+	NS_PID=$!	# tp_gone waits for strace (timeout's group): it exits as tlspipe does
+	BG+=("$NS_PID")
+	wait_until 5000 traced || fail "no tlspipe under strace: $(<"$T/err")"
+	BG+=("$TP_PID")
+	wait_for "$T/out" "hello from peer" 10000
+	now_us
+	T0=$NOW_US
+	kill -TERM "$TP_PID"
+	tp_gone 10
+	[ "$RC" -eq 143 ] || fail "exit $RC after $MS ms: $(<"$T/err")"
+	# half a second for the held write, half for the message's
+	assert [ "$MS" -lt 3000 ]
+	assert_equal "$(<"$T/err")" "$(told TERM)"
+	assert_equal "$(<"$T/out")" "hello from peer"
+	end_server 5
+	grep -q 'close_notify=1' "$T/srv.out"
 }
 
 # ---- the end: the grace before our close_notify ----
