@@ -35,7 +35,7 @@ on_signal(int sig)
 void
 tp_signals_install(void)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = { .sa_handler = on_signal }, hup;
 
 	signal(SIGPIPE, SIG_IGN);	/* a closed peer is an error return, not a death */
 	/* without it, a signal just before a select() waits for its next event */
@@ -44,7 +44,9 @@ tp_signals_install(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	/* a hangup ignored when we started stays ignored: nohup(1) asked for that */
+	if (sigaction(SIGHUP, NULL, &hup) != 0 || hup.sa_handler != SIG_IGN)
+		sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 }
 

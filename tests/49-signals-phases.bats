@@ -405,6 +405,29 @@ hold_transfer() {
 	grep -q 'bytes=131072 close_notify=1' "$T/srv.out"
 }
 
+@test "under nohup (SIGHUP ignored when tlspipe starts) a hangup does not end the transfer; SIGTERM still does" {
+	random_file "$T/data" 65536
+	peer --mode echo
+	hold_stdin
+	(
+		exec {HOLD}>&-
+		exec env --default-signal --ignore-signal=HUP "$TP" --cafile "$CA" --stats="$T/stats" localhost "$PORT"
+	) <"$T/stdin" >"$T/out" 2>"$T/err" 3>&- &
+	TP_PID=$!
+	BG+=("$TP_PID")
+	cat "$T/data" >&"$HOLD"
+	wait_size "$T/out" 65536
+	kill -HUP "$TP_PID"
+	# a round trip after it: a caught SIGHUP would have ended the run first
+	cat "$T/data" >&"$HOLD"
+	wait_size "$T/out" 131072
+	ends transfer TERM
+	cat "$T/data" "$T/data" | cmp - "$T/out"
+	end_stdin
+	end_server 5
+	grep -q 'bytes=131072 close_notify=1' "$T/srv.out"
+}
+
 # A signal can land after the loop has looked at the flags and before it is
 # inside select(): the handler ran already, so select() is not interrupted,
 # and only the self-pipe the handler writes to wakes it. strace holds the
