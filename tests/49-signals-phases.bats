@@ -16,8 +16,9 @@
 # (36-signals ends uploads with a full socket in every write mode.)
 # The quick run ends each phase with one handled and one default signal, a
 # different pair per phase; TP_FULL=1 with all six in every phase.
-# stderr is set by run --separate-stderr
-# shellcheck disable=SC2154
+# stderr is set by run --separate-stderr; BG, TP_PID and the rest live in
+# each test's own subshell; HOLDS is helpers.bash's
+# shellcheck disable=SC2154,SC2030,SC2031,SC2153
 load helpers
 bats_require_minimum_version 1.5.0
 
@@ -207,6 +208,7 @@ ns_files() {
 		wait "$tp"
 		rc=$?
 		kill "$hole_pid"
+		wait "$hole_pid"
 		exit "$rc"
 	EOF
 }
@@ -221,6 +223,11 @@ need_netns() {
 		skip "cannot make user, network and mount namespaces here: $err"
 }
 
+# no_hole: the DNS server of the namespace is gone with it
+no_hole() {
+	! pgrep -f "$T/hole.py" >/dev/null || fail "the DNS server outlived its namespace"
+}
+
 # dns_asked: the query has come (tlspipe waits in getaddrinfo), and
 # tlspipe's PID is known (TP_PID); 2 when the namespace is gone
 dns_asked() {
@@ -229,7 +236,7 @@ dns_asked() {
 	return 1
 }
 
-# hold_resolve ARGS...: tlspipe ARGS resolve.tlspipe.example 443, in getaddrinfo
+# hold_resolve: tlspipe resolve.tlspipe.example 443, in getaddrinfo
 hold_resolve() {
 	local why
 	need_netns
@@ -237,7 +244,7 @@ hold_resolve() {
 	rm -f "$T/dns.log" "$T/tp.pid"
 	: >"$T/err"
 	timeout 20 unshare --user --map-root-user --net --mount bash "$T/ns.sh" "$T" "$IP" "$REAL_PY" \
-		env --default-signal "$TP" --stats="$T/stats" "$@" resolve.tlspipe.example 443 </dev/null 2>"$T/ns.err" 3>&- &
+		env --default-signal "$TP" --stats="$T/stats" resolve.tlspipe.example 443 </dev/null 2>"$T/ns.err" 3>&- &
 	NS_PID=$!
 	BG+=("$NS_PID")
 	wait_until 10000 dns_asked && return 0
@@ -258,10 +265,12 @@ hold_resolve() {
 		hold_resolve
 		ends resolve "$sig"
 		assert_equal "$(<"$T/out")" ""
+		no_hole
 	done
 	hold_resolve
 	lives_through resolve
 	term_ends resolve
+	no_hole
 }
 
 # ---- connect: a listener whose backlog is full ----
@@ -292,8 +301,9 @@ syn_sent() {
 	return 1
 }
 
+# hold_connect: tlspipe 127.0.0.1 PORT, its SYN dropped by the full backlog
 hold_connect() {
-	tp_bg "$@" 127.0.0.1 "$PORT"
+	tp_bg 127.0.0.1 "$PORT"
 	wait_until 10000 syn_sent || fail "tlspipe sent no SYN: $(<"$T/err")"
 }
 
@@ -371,7 +381,7 @@ hold_transfer() {
 	peer --mode echo
 	hold_stdin
 	tp_bg --cafile "$CA" "$@" localhost "$PORT"
-	cat "$T/data" >&"$HOLD"
+	timeout 10 cat "$T/data" >&"$HOLD"
 	wait_size "$T/out" 65536
 }
 
@@ -395,7 +405,7 @@ hold_transfer() {
 	done
 	hold_transfer --on-eof=notify
 	lives_through transfer
-	cat "$T/data" >&"$HOLD"
+	timeout 10 cat "$T/data" >&"$HOLD"
 	wait_size "$T/out" 131072
 	end_stdin
 	tp_ok
@@ -415,11 +425,11 @@ hold_transfer() {
 	) <"$T/stdin" >"$T/out" 2>"$T/err" 3>&- &
 	TP_PID=$!
 	BG+=("$TP_PID")
-	cat "$T/data" >&"$HOLD"
+	timeout 10 cat "$T/data" >&"$HOLD"
 	wait_size "$T/out" 65536
 	kill -HUP "$TP_PID"
 	# a round trip after it: a caught SIGHUP would have ended the run first
-	cat "$T/data" >&"$HOLD"
+	timeout 10 cat "$T/data" >&"$HOLD"
 	wait_size "$T/out" 131072
 	ends transfer TERM
 	cat "$T/data" "$T/data" | cmp - "$T/out"
