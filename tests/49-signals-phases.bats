@@ -13,6 +13,8 @@
 #   SIGPIPE (ignored), SIGUSR1 (one rekey, once the handshake is done and
 #     only before our close_notify), SIGSTOP then SIGCONT: the run goes on,
 #     and ends as it would have, nothing lost.
+# And: a SIGHUP ignored at start (nohup) stays ignored; a signal that lands
+# between the loop's look at its flags and its select() still wakes it.
 # (36-signals ends uploads with a full socket in every write mode.)
 # The quick run ends each phase with one handled and one default signal, a
 # different pair per phase; TP_FULL=1 with all six in every phase.
