@@ -565,4 +565,6 @@ hold_accept() {
 	assert_success
 	tp_ok
 	assert_equal "$(<"$T/out")" "after the signals"
+	# the SIGUSR1 of the wait: one key update, once the handshake was done
+	assert_equal "$(jstat "$T/stats" rekeys)" 1
 }
