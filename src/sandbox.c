@@ -19,6 +19,7 @@
  * Off with --no-sandbox, and in builds where it cannot work: sanitizers
  * (ASan's runtime makes calls of its own) and other architectures. The
  * SIGSYS handler is async-signal-safe: a write and a register. */
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/mman.h>
@@ -41,6 +42,7 @@
 #include <linux/filter.h>
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
+#include <linux/sockios.h>
 #include <ucontext.h>
 #endif
 
@@ -117,26 +119,22 @@ load_anchor_dirs(SSL *ssl, const char *dirs)
 /* What the pump calls after the handshake. Each one is here because a run
  * under strace made it; the comment says which part of the program. */
 static const int allowed[] = {
-	SYS_read, SYS_write, SYS_readv, SYS_writev,	/* stdin, stdout, stderr, the key log (writev) */
-	SYS_sendto, SYS_recvfrom, SYS_sendmsg, SYS_recvmsg,	/* the socket (send/recv) */
+	SYS_read, SYS_write, SYS_writev,		/* stdin, stdout, stderr, the key log (writev) */
+	SYS_sendto, SYS_recvfrom,			/* the socket: send, recv */
 	SYS_shutdown, SYS_close, SYS_dup,		/* ending; --stats at exit dups its fd */
-	SYS_fcntl, SYS_setsockopt, SYS_getsockopt,	/* -b: O_NONBLOCK and SO_SNDTIMEO */
-	SYS_ioctl,					/* isatty (TCGETS), on already-open fds */
-	SYS_pselect6,
+	SYS_fcntl, SYS_setsockopt,			/* -b: O_NONBLOCK and SO_SNDTIMEO */
+	SYS_pselect6,					/* select(), as glibc makes it */
 #ifdef SYS_select
 	SYS_select,
 #endif
-#ifdef SYS_poll
-	SYS_poll,
-#endif
-	SYS_ppoll,
 	SYS_lseek, SYS_fstat, SYS_newfstatat,		/* stdio on --stats */
 	SYS_brk, SYS_munmap, SYS_mremap, SYS_madvise,	/* malloc; mmap and mprotect below */
 	SYS_getrandom,					/* OpenSSL's DRBG reseeding */
 	SYS_futex,					/* OpenSSL's locks (pthread rwlocks) */
-	SYS_clock_gettime, SYS_clock_nanosleep, SYS_nanosleep, SYS_gettimeofday,
-	SYS_rt_sigreturn, SYS_rt_sigprocmask, SYS_rt_sigaction, SYS_restart_syscall,
-	SYS_getpid, SYS_gettid, SYS_tgkill,		/* abort() */
+	SYS_clock_gettime, SYS_gettimeofday,		/* where the vDSO cannot answer */
+	SYS_rt_sigreturn, SYS_restart_syscall,		/* signal handlers; SIGSTOP/SIGCONT */
+	SYS_getpid,					/* OpenSSL's fork check */
+	SYS_gettid, SYS_tgkill, SYS_rt_sigprocmask, SYS_rt_sigaction,	/* abort() */
 	SYS_exit, SYS_exit_group,
 };
 
@@ -154,7 +152,7 @@ static const struct {
 	{ SYS_connect, "connect" }, { SYS_bind, "bind" }, { SYS_listen, "listen" },
 	{ SYS_accept4, "accept4" }, { SYS_clone, "clone" }, { SYS_ptrace, "ptrace" },
 	{ SYS_unlinkat, "unlinkat" }, { SYS_mmap, "mmap" }, { SYS_mprotect, "mprotect" },
-	{ SYS_kill, "kill" }, { SYS_prctl, "prctl" },
+	{ SYS_kill, "kill" }, { SYS_prctl, "prctl" }, { SYS_ioctl, "ioctl" },
 };
 
 static void
@@ -217,6 +215,15 @@ seccomp_on(void)
 		f[k++] = JUMP(BPF_JEQ, (__u32)allowed[i], 0, 1);
 		f[k++] = RET(SECCOMP_RET_ALLOW);
 	}
+	/* ioctl: isatty's TCGETS, and SIOCOUTQ (what the socket still has to
+	 * send, net.c); not TIOCSTI, which would type into a terminal */
+	f[k++] = JUMP(BPF_JEQ, SYS_ioctl, 0, 5);
+	f[k++] = LD_ABS(ARG(1));
+	f[k++] = JUMP(BPF_JEQ, TCGETS, 2, 0);
+	f[k++] = JUMP(BPF_JEQ, SIOCOUTQ, 1, 0);
+	f[k++] = RET(SECCOMP_RET_TRAP);
+	f[k++] = RET(SECCOMP_RET_ALLOW);
+	f[k++] = LD_ABS(offsetof(struct seccomp_data, nr));
 	/* malloc maps and protects memory; never as code */
 	f[k++] = JUMP(BPF_JEQ, SYS_mmap, 1, 0);
 	f[k++] = JUMP(BPF_JEQ, SYS_mprotect, 0, 4);
