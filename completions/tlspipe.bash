@@ -62,7 +62,7 @@ _tlspipe()
 				--auto-retry -R --no-auto-retry --io= -s --write-size=
 				--cafile= --capath= --servername= -k --insecure --pin=
 				--cert= --key= --key-pass= --allow-expired --verify-client
-				--min-tls= --max-tls= --ciphers= --ciphersuites= --alpn=
+				--min-tls= --max-tls= --ciphers= --ciphersuites= --alpn= --no-sandbox
 				--key-update-every= --renegotiate-every=
 				--allow-client-renegotiation --no-renegotiation
 				-l --listen -4 -6 --on-eof= --eof-grace= --send-only --recv-only --crlf

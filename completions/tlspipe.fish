@@ -52,6 +52,7 @@ complete -c tlspipe -l trace -d 'Every TLS call, its result, and TLS events'
 complete -c tlspipe -l stats -r -F -a '-' -d 'JSON counters at exit (- = stderr)'
 complete -c tlspipe -l progress -d 'A progress line when stderr is a terminal'
 complete -c tlspipe -l keylog -r -F -d 'NSS key log for Wireshark'
+complete -c tlspipe -l no-sandbox -d 'Stay unconfined after the handshake'
 complete -c tlspipe -s h -l help -d 'Show the options'
 complete -c tlspipe -s V -l version -d 'Show tlspipe and OpenSSL versions'
 

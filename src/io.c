@@ -97,6 +97,7 @@ handshake_done(struct pump *p)
 	}
 	if (p->cfg->recv_only)
 		p->stdin_eof = true;	/* outbound ends right after the handshake */
+	tp_sandbox_enter(run, p->ssl, p->tls12 && !p->cfg->no_reneg);
 	return 0;
 }
 

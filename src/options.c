@@ -41,6 +41,7 @@ static const char usage_text[] =
 "      --ciphers=LIST       TLS 1.2 cipher list\n"
 "      --ciphersuites=LIST  TLS 1.3 cipher suites\n"
 "      --alpn=LIST          comma-separated protocols to offer (or accept)\n"
+"      --no-sandbox         no seccomp/Landlock confinement after the handshake\n"
 "Rekeying (SIGUSR1: one now):\n"
 "      --key-update-every=BYTES   TLS 1.3 key update after every BYTES moved\n"
 "      --renegotiate-every=BYTES  TLS 1.2 renegotiation after every BYTES\n"
@@ -64,6 +65,7 @@ static const char usage_text[] =
 "      --stats=FILE         JSON counters at exit (- = stderr)\n"
 "      --progress           a progress line when stderr is a terminal\n"
 "      --keylog=FILE        NSS key log for Wireshark (or $SSLKEYLOGFILE)\n"
+
 "  -h, --help               this help;  -V, --version  versions\n"
 "Exit: 0 ok, 1 I/O or TLS error, 2 usage, 3 connect, 4 handshake or\n"
 "verification, 5 truncated, 6 timeout, 128+n signal.\n";
@@ -74,7 +76,7 @@ enum {
 	OPT_CIPHERSUITES, OPT_ALPN, OPT_ON_EOF, OPT_SEND_ONLY, OPT_RECV_ONLY, OPT_CRLF,
 	OPT_IDLE_TIMEOUT, OPT_PIN, OPT_VERIFY_CLIENT, OPT_KEY_UPDATE_EVERY, OPT_RENEG_EVERY,
 	OPT_ALLOW_CLIENT_RENEG, OPT_NO_RENEG, OPT_TRACE, OPT_STATS, OPT_PROGRESS, OPT_KEYLOG,
-	OPT_EOF_GRACE,
+	OPT_EOF_GRACE, OPT_NO_SANDBOX,
 };
 
 static const struct option longopts[] = {
@@ -116,6 +118,7 @@ static const struct option longopts[] = {
 	{ "stats", required_argument, NULL, OPT_STATS },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "keylog", required_argument, NULL, OPT_KEYLOG },
+	{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -374,6 +377,7 @@ option(int c, char *arg, char **argv, struct tp_config *cfg, struct tp_run *run,
 	case OPT_TRACE: cfg->trace = true; break;
 	case OPT_STATS: cfg->stats = arg; break;
 	case OPT_PROGRESS: cfg->progress = true; break;
+	case OPT_NO_SANDBOX: cfg->no_sandbox = true; break;
 	case OPT_KEYLOG: cfg->keylog = arg; break;
 	/* printed, not exited: the caller ends the run, and a fuzzer or a test
 	 * can call the parser again */
@@ -381,8 +385,8 @@ option(int c, char *arg, char **argv, struct tp_config *cfg, struct tp_run *run,
 		fputs(usage_text, stdout);
 		return 1;
 	case 'V':
-		printf("tlspipe %s (%s; built with %s)\n", TP_VERSION, OpenSSL_version(OPENSSL_VERSION),
-		    OPENSSL_VERSION_TEXT);
+		printf("tlspipe %s (%s; built with %s; sandbox: %s)\n", TP_VERSION, OpenSSL_version(OPENSSL_VERSION),
+		    OPENSSL_VERSION_TEXT, tp_sandbox_kind());
 		return 1;
 	case ':':
 		return tp_usage(run, "option %s needs a value", argv[optind - 1]);

@@ -379,9 +379,7 @@ hashed_dir(const char *dirs)
 			path[len] = '\0';
 			if ((d = opendir(path)) != NULL) {
 				while (!found && (e = readdir(d)) != NULL)
-					found = strlen(e->d_name) > 9 && e->d_name[8] == '.' &&
-					    strspn(e->d_name, "0123456789abcdef") == 8 &&
-					    strspn(e->d_name + 9, "0123456789") == strlen(e->d_name + 9);
+					found = tp_sandbox_hash_name(e->d_name);
 				closedir(d);
 			}
 		}
@@ -400,7 +398,7 @@ hashed_dir(const char *dirs)
  * than the system's bundle is read as well (many images set it to the
  * bundle itself); without hash links the bundle is all there is. */
 static int
-load_system_store(SSL_CTX *ctx)
+load_system_store(SSL_CTX *ctx, struct tp_run *run)
 {
 	const char *file = getenv(X509_get_default_cert_file_env());
 	const char *dir = getenv(X509_get_default_cert_dir_env());
@@ -416,15 +414,20 @@ load_system_store(SSL_CTX *ctx)
 	}
 	if (dir == NULL)
 		dir = X509_get_default_cert_dir();
-	if (other_file || !hashed_dir(dir))
+	if (!hashed_dir(dir))
+		return SSL_CTX_set_default_verify_paths(ctx);
+	/* either way OpenSSL reads the directory on demand */
+	snprintf(run->anchor_dirs, sizeof(run->anchor_dirs), "%s", dir);
+	if (other_file)
 		return SSL_CTX_set_default_verify_paths(ctx);
 	return SSL_CTX_load_verify_dir(ctx, dir);
 }
 
 /* The trust anchors: --cafile and --capath, or the system's store. */
 static int
-load_cas(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errlen)
+load_cas(SSL_CTX *ctx, struct tp_run *run, char *err, size_t errlen)
 {
+	const struct tp_config *cfg = run->cfg;
 	struct stat sb;
 	char what[512];
 
@@ -439,11 +442,13 @@ load_cas(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	if (cfg->cafile == NULL && cfg->capath == NULL) {
-		if (load_system_store(ctx) == 1)
+		if (load_system_store(ctx, run) == 1)
 			return 0;
 		tp_tls_setup_error(err, errlen, "cannot load the system trust store");
 		return -1;
 	}
+	if (cfg->capath)
+		snprintf(run->anchor_dirs, sizeof(run->anchor_dirs), "%s", cfg->capath);
 	if (SSL_CTX_load_verify_locations(ctx, cfg->cafile, cfg->capath) == 1)
 		return 0;
 	snprintf(what, sizeof(what), "%s %s: no certificate could be loaded", cfg->cafile ? "--cafile" : "--capath",
@@ -455,13 +460,14 @@ load_cas(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errlen)
 /* A client verifies the server (or its pin); a server with --verify-client
  * asks for a client certificate from the CAs it names. */
 static int
-configure_verify(SSL_CTX *ctx, const struct tp_config *cfg, char *err, size_t errlen)
+configure_verify(SSL_CTX *ctx, struct tp_run *run, char *err, size_t errlen)
 {
+	const struct tp_config *cfg = run->cfg;
 	STACK_OF(X509_NAME) *names;
 
 	if (cfg->listen && !cfg->verify_client)
 		return 0;
-	if (load_cas(ctx, cfg, err, errlen) != 0)
+	if (load_cas(ctx, run, err, errlen) != 0)
 		return -1;
 	if (!cfg->listen) {
 		SSL_CTX_set_verify(ctx, cfg->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, verify_cb);
@@ -494,7 +500,7 @@ tp_tls_context(struct tp_run *run)
 	} else if (configure_protocol(ctx, cfg, err, sizeof(err)) == 0 &&
 	    configure_alpn(ctx, cfg, err, sizeof(err)) == 0 &&
 	    configure_identity(ctx, run, err, sizeof(err)) == 0 &&
-	    configure_verify(ctx, cfg, err, sizeof(err)) == 0) {
+	    configure_verify(ctx, run, err, sizeof(err)) == 0) {
 		configure_events(ctx, run);
 		return ctx;
 	}

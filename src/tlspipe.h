@@ -79,6 +79,7 @@ struct tp_config {
 	bool verbose, trace, progress;
 	const char *stats;	/* --stats FILE, "-" = stderr */
 	const char *keylog;	/* --keylog FILE ($SSLKEYLOGFILE is read where it is opened) */
+	bool no_sandbox;	/* --no-sandbox: stay unconfined after the handshake */
 };
 
 /* Counters for --stats and the closing messages: what happened, never what
@@ -125,6 +126,8 @@ struct tp_run {
 	char pin[96];		/* the ephemeral server's pin, for the listening line */
 	char reason[1024];	/* why it ended, in words */
 	bool told;		/* reason is already on stderr */
+	char anchor_dirs[1024];	/* hashed directories OpenSSL reads anchors from on demand */
+	bool sandboxed;		/* the sandbox is on (sandbox.c) */
 	int exit_code;
 	int stats_fd, keylog_fd;	/* -1 when unused */
 	bool stats_unwritable;
@@ -223,6 +226,11 @@ const char *tp_keypass_name(const char *spec, char *buf, size_t len);
 /* rekeys.c: one rekey of the peer's, counted and judged against
  * TP_PEER_REKEYS (a leaf: it calls nothing of ours) */
 void tp_rekeys_peer(struct tp_run *, SSL *);
+
+/* sandbox.c: confinement once the handshake is done */
+bool tp_sandbox_hash_name(const char *name);
+void tp_sandbox_enter(struct tp_run *, SSL *, bool renegotiable);
+const char *tp_sandbox_kind(void);
 
 /* tls.c: the SSL_CTX and the SSL; failures reported through tp_fail */
 SSL_CTX *tp_tls_context(struct tp_run *);

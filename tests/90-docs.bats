@@ -428,7 +428,7 @@ readme_run() {
 	[ -n "$v" ]
 	run "$TP" -V
 	assert_success
-	assert_output --regexp "^tlspipe $v \\(OpenSSL 3\\.[0-9]+\\.[0-9]+"
+	assert_output --regexp "^tlspipe $v \\(OpenSSL 3\\.[0-9]+\\.[0-9]+.*; sandbox: (seccomp, landlock|none in this build)\\)$"
 	assert_equal "${#lines[@]}" 1
 	run "$TP" --version
 	assert_output --regexp "^tlspipe $v \\(OpenSSL 3\\."

@@ -58,7 +58,7 @@ static const char *const inject_names[] = {
     "none", "garbage", "overflow", "corrupt", "alert", "after-close", NULL };
 
 static struct {
-    const char *addr, *cert, *key, *ca, *text, *out, *tls, *mode_s, *inject_s;
+    const char *addr, *cert, *key, *ca, *text, *out, *tls, *mode_s, *inject_s, *rekey_cert;
     unsigned long long port, delay_ms, hold_ms, max_secs, tickets, bytes, ku_every,
         reneg_every, chatty, pause_ms, rcvbuf, reset_after, trickle_ms, storm;
     int mode, verify_client, truncate, allow_reneg, reset, inject, reneg_at_once;
@@ -316,6 +316,15 @@ static void maybe_rekey(void)
     if (!c.rekey_ku && SSL_renegotiate_pending(c.ssl))
         return; /* the last one has not finished yet */
     ERR_clear_error();
+    /* another certificate for the renegotiation: a chain the client has not seen */
+    if (!c.rekey_ku && opt.rekey_cert &&
+        (SSL_use_certificate_chain_file(c.ssl, opt.rekey_cert) != 1 ||
+         SSL_use_PrivateKey_file(c.ssl, opt.rekey_cert, SSL_FILETYPE_PEM) != 1)) {
+        fail("--rekey-cert %s: %s", opt.rekey_cert, why(SSL_ERROR_SSL, 0));
+        return;
+    }
+    if (!c.rekey_ku && opt.rekey_cert) /* a full handshake: the certificate is sent again */
+        SSL_set_options(c.ssl, SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
     if ((c.rekey_ku ? SSL_key_update(c.ssl, SSL_KEY_UPDATE_REQUESTED) : SSL_renegotiate(c.ssl)) != 1) {
         fail("%s: %s", c.rekey_ku ? "SSL_key_update" : "SSL_renegotiate", why(SSL_ERROR_SSL, 0));
         return;
@@ -823,6 +832,8 @@ static const struct { const char *name, *arg, *help; int type; void *dst; } optv
     { "renegotiate-every", "N", "TLS 1.2: renegotiate per N bytes read", T_NUM, &opt.reneg_every },
     { "renegotiate-at-once", NULL, "TLS 1.2: a HelloRequest behind our Finished, in one write; close_notify and FIN once the client answers it",
       T_FLAG, &opt.reneg_at_once },
+    { "rekey-cert", "FILE", "TLS 1.2: renegotiations present this certificate (chain and key, PEM)",
+      T_STR, &opt.rekey_cert },
     { "allow-client-reneg", NULL, "accept client-initiated renegotiation", T_FLAG, &opt.allow_reneg },
     { "chatty", "N", "also send 100 bytes (\"chatty...\\n\") per N bytes read", T_NUM, &opt.chatty },
     { "tickets", "N", "TLS 1.3 session tickets to send (OpenSSL: 2)", T_NUM, &opt.tickets },
