@@ -108,8 +108,9 @@ new_socket(int family)
  * never answers would hold SIGTERM for its timeout times its attempts (10 s
  * by default, per server). The lookup thread blocks every signal, so they
  * all wake the main thread's wait_fd() on the pipe the lookup writes to
- * when it is done. After a signal the lookup is left to itself (the process
- * exits first); else it is joined, and no thread outlives the resolve. */
+ * when it is done. The wait ends at -w's deadline too. After a signal or
+ * the deadline the lookup is left to itself (the process exits first);
+ * else it is joined, and no thread outlives the resolve. */
 struct lookup {
 	const char *host, *port;
 	struct addrinfo hints, *res;
@@ -128,10 +129,13 @@ lookup_run(void *arg)
 	return NULL;
 }
 
-/* getaddrinfo's result; after a signal, EAI_SYSTEM with errno EINTR */
+/* getaddrinfo's result; after a signal, EAI_SYSTEM with errno EINTR, and
+ * past the deadline (0: none) with ETIMEDOUT */
 static int
-lookup(const char *host, const char *port, const struct addrinfo *hints, struct addrinfo **res)
+lookup(const char *host, const char *port, const struct addrinfo *hints, struct addrinfo **res, long deadline_ms)
 {
+	int w;
+
 	struct lookup *l = calloc(1, sizeof(*l));
 	sigset_t all, old;
 	pthread_t t;
@@ -154,9 +158,9 @@ lookup(const char *host, const char *port, const struct addrinfo *hints, struct 
 		free(l);
 		return getaddrinfo(host, port, hints, res);
 	}
-	if (wait_fd(l->done[0], false, 0) < 0) {
+	if ((w = wait_fd(l->done[0], false, deadline_ms)) <= 0) {
 		pthread_detach(t);	/* l and the pipe are its own now */
-		errno = EINTR;
+		errno = w < 0 ? EINTR : ETIMEDOUT;
 		return EAI_SYSTEM;
 	}
 	pthread_join(t, NULL);
@@ -170,18 +174,23 @@ lookup(const char *host, const char *port, const struct addrinfo *hints, struct 
 }
 
 static struct addrinfo *
-resolve(struct tp_run *run, const char *host, int flags)
+resolve(struct tp_run *run, const char *host, int flags, long deadline_ms)
 {
 	struct addrinfo hints = { .ai_family = run->cfg->family, .ai_socktype = SOCK_STREAM,
 	    .ai_flags = flags }, *res;
-	int rc = lookup(host, run->cfg->port, &hints, &res);
+	int rc = lookup(host, run->cfg->port, &hints, &res, deadline_ms);
 
 	if ((rc == EAI_BADFLAGS || rc == EAI_NONAME) && (flags & AI_ADDRCONFIG)) {
 		hints.ai_flags &= ~AI_ADDRCONFIG;	/* it hides loopback on a box without routes */
-		rc = lookup(host, run->cfg->port, &hints, &res);
+		rc = lookup(host, run->cfg->port, &hints, &res, deadline_ms);
 	}
 	if (rc != 0 && tp_signal_pending())
 		return NULL;	/* main says which signal stopped it */
+	if (rc == EAI_SYSTEM && errno == ETIMEDOUT) {
+		tp_fail(run, TP_EXIT_TIMEOUT, "timed out: cannot resolve %s within %ld s", host,
+		    run->cfg->timeout_ms / 1000);
+		return NULL;
+	}
 	if (rc != 0) {
 		tp_fail(run, TP_EXIT_CONNECT, "cannot resolve %s port %s: %s", host, run->cfg->port,
 		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
@@ -222,7 +231,7 @@ int
 tp_net_connect(struct tp_run *run, long deadline_ms)
 {
 	const struct tp_config *cfg = run->cfg;
-	struct addrinfo *res = resolve(run, cfg->host, AI_ADDRCONFIG), *ai;
+	struct addrinfo *res = resolve(run, cfg->host, AI_ADDRCONFIG, deadline_ms), *ai;
 	int fd = -1, err = 0, one = 1;
 
 	if (res == NULL)
@@ -271,7 +280,7 @@ tp_net_listen(struct tp_run *run, char *where, size_t wherelen)
 {
 	const struct tp_config *cfg = run->cfg;
 	const char *host = cfg->host ? cfg->host : (cfg->family == AF_INET6 ? "::1" : "127.0.0.1");
-	struct addrinfo *res = resolve(run, host, AI_PASSIVE), *ai;
+	struct addrinfo *res = resolve(run, host, AI_PASSIVE, 0), *ai;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	int fd = -1, err = 0;

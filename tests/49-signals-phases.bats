@@ -238,7 +238,8 @@ dns_asked() {
 	return 1
 }
 
-# hold_resolve: tlspipe resolve.tlspipe.example 443, in getaddrinfo
+# hold_resolve [OPTION...]: tlspipe [OPTION...] resolve.tlspipe.example 443,
+# in getaddrinfo
 hold_resolve() {
 	local why
 	need_netns
@@ -246,7 +247,7 @@ hold_resolve() {
 	rm -f "$T/dns.log" "$T/tp.pid"
 	: >"$T/err"
 	timeout 20 unshare --user --map-root-user --net --mount bash "$T/ns.sh" "$T" "$IP" "$REAL_PY" \
-		env --default-signal "$TP" --stats="$T/stats" resolve.tlspipe.example 443 </dev/null 2>"$T/ns.err" 3>&- &
+		env --default-signal "$TP" --stats="$T/stats" "$@" resolve.tlspipe.example 443 </dev/null 2>"$T/ns.err" 3>&- &
 	NS_PID=$!
 	BG+=("$NS_PID")
 	wait_until 10000 dns_asked && return 0
@@ -272,6 +273,21 @@ hold_resolve() {
 	hold_resolve
 	lives_through resolve
 	term_ends resolve
+	no_hole
+}
+
+@test "resolving the name: -w bounds the lookup too: a DNS server that never answers is exit 6 after -w 1, saying so" {
+	hold_resolve -w 1
+	now_us
+	T0=$NOW_US
+	tp_gone 10
+	[ "$RC" -eq 6 ] || fail "exit $RC after $MS ms: $(<"$T/err")"
+	# the lookup began before T0: at most 1 s after it, with room for a loaded machine
+	[ "$MS" -lt 3000 ] || fail "$MS ms after the query to give up"
+	messages
+	[ "$MSGS" = $'tlspipe: timed out: cannot resolve resolve.tlspipe.example within 1 s\n' ] ||
+		fail "stderr says: $MSGS"
+	[ "$(jstat "$T/stats" exit_code)" = 6 ] || fail "--stats: $(<"$T/stats")"
 	no_hole
 }
 
