@@ -129,12 +129,13 @@ tp_settle(struct pump *p)
 		if (p->cfg->on_eof == TP_EOF_WAIT)
 			p->out = OUT_DONE;
 	}
-	if (p->out == OUT_EOF && !p->notified) {
-		if (notify_may_go(p) && tp_grace_left(p, tp_now_ms()) == 0 && say_goodbye(p) < 0)
-			return -1;
-		if (p->notified)
-			p->out = OUT_DONE;
-	}
+	if (p->out == OUT_EOF && !p->notified && notify_may_go(p) && tp_grace_left(p, tp_now_ms()) == 0 &&
+	    say_goodbye(p) < 0)
+		return -1;
+	/* sent now, or by the retry of one that met a full socket (pump.c):
+	 * either way the outbound direction is over */
+	if (p->out == OUT_EOF && p->notified)
+		p->out = OUT_DONE;
 	if (p->out == OUT_DONE && p->notified && p->cfg->on_eof == TP_EOF_EXIT)
 		return 1;
 	if (!p->in_done)

@@ -57,7 +57,7 @@ static const char usage_text[] =
 "      --send-only          discard what the peer sends\n"
 "      --recv-only          do not read stdin\n"
 "      --crlf               send a lone LF as CRLF\n"
-"  -w, --timeout=SECS       lookup, connect, handshake limit (default 30, 0 = none)\n"
+"  -w, --timeout=SECS       lookup+connect+handshake limit (default 30, 0 = none)\n"
 "      --idle-timeout=SECS  give up after SECS without data (0 = off, default)\n"
 "Diagnostics (stderr):\n"
 "  -v, --verbose            connection summary, with each sent certificate's pin\n"
