@@ -54,10 +54,10 @@ LIB_OBJS = $(filter-out src/tlspipe.o,$(OBJS))
 BUILDID = $(if $(filter 1,$(SANITIZE)),san,std)-hardened
 STAMP = src/.build-$(BUILDID)
 
-TEST_BINS = tests/peer $(patsubst %.c,%,$(wildcard tests/unit/*.c))
+TEST_BINS = tests/peer tests/netrelay $(patsubst %.c,%,$(wildcard tests/unit/*.c))
 
 .PHONY: all deps deps-servers deps-bench deps-fuzz demo check check-full check-real valgrind fuzz fuzz-quick lint \
-	bench bench-quick soak soak-quick install uninstall clean
+	bench bench-quick soak soak-quick netcheck netcheck-quick install uninstall clean
 all: tlspipe
 
 $(STAMP):
@@ -74,6 +74,10 @@ tlspipe: $(OBJS)
 
 tests/peer: tests/peer.c $(STAMP)
 	$(need_pkgs)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/peer.c $(LDLIBS)
+
+# the bad network of make netcheck: plain sockets, no library
+tests/netrelay: tests/netrelay.c $(STAMP)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/netrelay.c
 
 # a unit test is tests/unit/NAME.c, linked with everything but main
 tests/unit/%: tests/unit/%.c $(LIB_OBJS) $(STAMP)
@@ -199,6 +203,18 @@ soak: tlspipe
 # the same, short (CI): a few minutes
 soak-quick: tlspipe
 	@SOAK_SEQ=200 SOAK_PAR=50 SOAK_MIB=256 SOAK_IDLE=20 tests/soak.sh
+
+# tlspipe across two network namespaces joined by a veth pair, through a
+# relay that delays, re-cuts, holds, throttles (1 Mbit/s) and pauses: 64 MiB
+# each way in every write mode, a pause mid-transfer and in the handshake,
+# --idle-timeout and -w firing on time (root; skipped otherwise). NET_MIB,
+# NET_RATE_KIB, NET_PAUSE, NET_TIMEOUT (seconds) set its size.
+netcheck: tlspipe tests/netrelay
+	@tests/netcheck.sh
+
+# the same, short (CI): 4 MiB each way, 64 KiB throttled, 2 s pauses and timeouts
+netcheck-quick: tlspipe tests/netrelay
+	@NET_MIB=4 NET_RATE_KIB=64 NET_PAUSE=2 NET_TIMEOUT=2 tests/netcheck.sh
 
 # the man page, the completion's syntax, and the shape of src/ (no cycles
 # between files, none over 600 lines)
