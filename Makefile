@@ -105,6 +105,7 @@ deps deps-fuzz:
 # The real servers of tests/85-real-servers.bats and check-real (nginx,
 # dovecot imapd + pop3d, aiosmtpd), installed without starting or enabling
 # their system services: the tests run each from a config in a temp folder.
+# Also iproute2: make netcheck's ip netns and veth.
 deps-servers:
 	@tests/real/deps-servers.sh
 
