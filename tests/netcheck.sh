@@ -20,9 +20,9 @@
 #             and holds: both streams arrive exact
 #   throttle  NET_RATE_KIB KiB each way at 1 Mbit/s: exact, and as slow as
 #             1 Mbit/s makes it (loosely)
-#   pause     NET_MIB/4 MiB each way (at least 1), the relay dead for
-#             NET_PAUSE s mid-transfer; --idle-timeout longer than the pause
-#             on both ends must not fire; exact
+#   pause     8 MiB each way at once in every write mode, the relay dead
+#             for NET_PAUSE s halfway; --idle-timeout longer than the pause
+#             on both ends must not fire; exact, both ends exit 0
 #   slow hs   the relay dead for NET_PAUSE s from the start; -w longer than
 #             that must not fire; exact
 #   idle      the relay stalls for good after a line went through: the
@@ -41,11 +41,15 @@ cd "$(dirname "$0")/.." || exit 1
 mib=${NET_MIB:-64}
 rate_kib=${NET_RATE_KIB:-256}
 pause_s=${NET_PAUSE:-5}
+pause_mib=8
 tmo=${NET_TIMEOUT:-5}
 TOP=$PWD
 TP=$TOP/tlspipe
 RELAY=$TOP/tests/netrelay
-LIMIT=600	# no process of a case outlives this (timeout(1))
+LIMIT=300	# no process of a case outlives this (timeout(1))
+# every transfer's ends give up after this long without data: a hang is a
+# failure in half a minute, not at LIMIT (a transfer never pauses so long)
+SAFETY=--idle-timeout=30
 EPS=0.05	# a timer may fire this early (rounding), no more
 LATE=5		# ... and this late on a loaded machine
 NSA=tpnet-$$-a NSB=tpnet-$$-b
@@ -248,13 +252,20 @@ relay() {
 client() {
 	local d=$1 in=$2
 	shift 2
+	local cpid
 	now
 	T0=$NOW
 	CRC=0
+	# in the background, and waited for: a signal to this script is
+	# handled at once, not after the client
 	"${IN_B[@]}" "$TP" "$@" --cafile "$work/certs/ca.pem" localhost "$RPORT" \
-		<"$in" >"$d/c.out" 2>"$d/c.err" || CRC=$?
+		<"$in" >"$d/c.out" 2>"$d/c.err" &
+	cpid=$!
+	bg+=("$cpid")
+	wait "$cpid" || CRC=$?
 	now
 	T1=$NOW
+	forget "$cpid"
 }
 
 # why DIR: the ends of the three logs, after a failure
@@ -284,54 +295,71 @@ exact() {
 	return 1
 }
 
-# transfer DIR UP DOWN MODE RELAYOPTS... -- CLIENTOPTS...: the server sends
-# DOWN, the client UP, at once, MODE on both ends, --on-eof=notify; the
-# relay with RELAYOPTS. SRC, RRC: the server's and the relay's status.
-# CLIENTOPTS after the "--" go to the client only.
+# transfer DIR UP DOWN: the client sends UP, the server DOWN, at once; the
+# server with the options in SOPTS, the relay ROPTS, the client COPTS. CRC,
+# SRC, RRC: the client's, the server's and the relay's status; T0, T1: the
+# client's start and end.
 transfer() {
-	local d=$1 up=$2 down=$3 mode=$4
-	local -a ropts=() copts=()
-	shift 4
-	while [ "$#" -gt 0 ] && [ "$1" != -- ]; do ropts+=("$1"); shift; done
-	[ "$#" -gt 0 ] && shift
-	copts=("$@")
+	local d=$1 up=$2 down=$3
 	mkdir -p "$d"
 	cases=$((cases + 1))
-	# shellcheck disable=SC2086 # a mode is words
-	if ! server "$d" "$down" --on-eof=notify $mode ||
-		! relay "$d" "${ropts[@]}" --seed=$((RANDOM * 32768 + RANDOM)); then
+	if ! server "$d" "$down" ${SOPTS[@]+"${SOPTS[@]}"} ||
+		! relay "$d" ${ROPTS[@]+"${ROPTS[@]}"} --seed=$((RANDOM * 32768 + RANDOM)); then
 		SRC=-1 CRC=-1 RRC=-1 T0=$EPOCHREALTIME T1=$EPOCHREALTIME
 		return 1
 	fi
-	# shellcheck disable=SC2086
-	client "$d" "$up" --on-eof=notify $mode ${copts[@]+"${copts[@]}"}
+	client "$d" "$up" ${COPTS[@]+"${COPTS[@]}"}
 	reap "$SPID" 30
 	SRC=$RC
 	reap "$RPID" 10
 	RRC=$RC
 }
 
+# size FILE: its bytes, in SIZE
+size() {
+	SIZE=$(stat -c %s "$1")
+}
+
 # ---- the cases ----
 
-# every write mode, NET_MIB MiB each way at once through the damage
+# every write mode through the damage, MODE on both ends: NET_MIB MiB up
+# (the ends' default endings: the client's close_notify a grace after the
+# server went quiet), down (the client's stdin empty from the start), and
+# both ways at once (close_notify at each end's EOF)
 modes() {
-	local i m tls d el
+	local i tls d el what up down
+	local -a mw
+	ROPTS=("${DAMAGE[@]}")
 	for i in "${!MODES[@]}"; do
-		m=${MODES[$i]}
+		read -r -a mw <<<"${MODES[$i]}"
 		tls=1.3
 		[ $((i % 2)) -eq 0 ] || tls=1.2
-		d=$work/mode.$i
-		transfer "$d" "$work/up" "$work/down" "$m" "${DAMAGE[@]}" -- --max-tls="$tls"
-		sub "$T1" "$T0"
-		el=$SUB
-		if exact "$d" "$work/up" "$work/down"; then
-			bytes=$((bytes + 2 * mib * 1048576))
-			faults=$((faults + $(held "$d/r.err")))
-			ok "mode '${m:-default}' (TLS $tls): $mib MiB each way exact in $el s"
-		else
-			not_ok "mode '${m:-default}' (TLS $tls): $mib MiB each way, $el s"
-		fi
-		rm -rf "$d"
+		for what in up down both; do
+			d=$work/mode.$i.$what
+			case $what in
+			up) up=$work/up down=/dev/null
+				SOPTS=(${mw[@]+"${mw[@]}"}) COPTS=(${mw[@]+"${mw[@]}"}) ;;
+			down) up=/dev/null down=$work/down
+				SOPTS=(--on-eof=notify ${mw[@]+"${mw[@]}"}) COPTS=(${mw[@]+"${mw[@]}"}) ;;
+			both) up=$work/up down=$work/down
+				SOPTS=(--on-eof=notify ${mw[@]+"${mw[@]}"}) COPTS=(--on-eof=notify ${mw[@]+"${mw[@]}"}) ;;
+			esac
+			SOPTS+=("$SAFETY") COPTS+=("$SAFETY" --max-tls="$tls")
+			transfer "$d" "$up" "$down"
+			sub "$T1" "$T0"
+			el=$SUB
+			if exact "$d" "$up" "$down"; then
+				size "$d/s.out"
+				bytes=$((bytes + SIZE))
+				size "$d/c.out"
+				bytes=$((bytes + SIZE))
+				faults=$((faults + $(held "$d/r.err")))
+				ok "mode '${MODES[$i]:-default}' (TLS $tls), $what: $mib MiB$([ $what = both ] && echo " each way") exact in $el s"
+			else
+				not_ok "mode '${MODES[$i]:-default}' (TLS $tls), $what: $mib MiB, $el s"
+			fi
+			rm -rf "$d"
+		done
 	done
 }
 
@@ -350,7 +378,8 @@ throttle() {
 	local d=$work/throttle ideal el kbit
 	head -c $((rate_kib * 1024)) "$work/up" >"$work/up.small"
 	head -c $((rate_kib * 1024)) "$work/down" >"$work/down.small"
-	transfer "$d" "$work/up.small" "$work/down.small" "" --rate=1000000 --
+	SOPTS=(--on-eof=notify "$SAFETY") ROPTS=(--rate=1000000) COPTS=(--on-eof=notify "$SAFETY")
+	transfer "$d" "$work/up.small" "$work/down.small"
 	sub "$T1" "$T0"
 	el=$SUB
 	ideal=$(awk -v b=$((rate_kib * 1024)) 'BEGIN { printf "%.2f", b * 8 / 1e6 }')
@@ -367,57 +396,48 @@ throttle() {
 	rm -rf "$d"
 }
 
-# the relay dead for NET_PAUSE s, halfway through; an --idle-timeout 3 s
+# in every write mode, 8 MiB each way at once, the relay dead for NET_PAUSE
+# s halfway through (more than the buffers along the way hold is still to
+# go, so writes and close_notify meet full sockets); an --idle-timeout 3 s
 # longer than the pause on both ends must not fire
 pause() {
-	local d=$work/pause m=$((mib / 4 > 0 ? mib / 4 : 1)) el idle=$((pause_s + 3))
-	head -c $((m * 1048576)) "$work/up" >"$work/up.pause"
-	head -c $((m * 1048576)) "$work/down" >"$work/down.pause"
-	d=$work/pause
-	mkdir -p "$d"
-	cases=$((cases + 1))
-	server "$d" "$work/down.pause" --on-eof=notify --idle-timeout=$idle &&
-		relay "$d" --delay=2 --split --pause="$pause_s" --pause-after=$((m * 1048576)) ||
-		{ not_ok "pause: no server or relay"; return; }
-	client "$d" "$work/up.pause" --on-eof=notify --idle-timeout=$idle
-	reap "$SPID" 30
-	SRC=$RC
-	reap "$RPID" 10
-	RRC=$RC
-	sub "$T1" "$T0"
-	el=$SUB
-	echo "# pause: $m MiB each way, the relay dead for $pause_s s after $m MiB: $el s; --idle-timeout=$idle on both ends"
-	if ! exact "$d" "$work/up.pause" "$work/down.pause"; then
-		not_ok "pause: $pause_s s mid-transfer"
-	elif ! grep -q 'pause over' "$d/r.err"; then
-		not_ok "pause: the relay never paused: $(tail -n 3 "$d/r.err" | tr '\n' '|')"
-	elif ! ge "$el" "$pause_s"; then
-		not_ok "pause: done in $el s, less than the $pause_s s pause"
-	else
-		bytes=$((bytes + 2 * m * 1048576))
-		faults=$((faults + 1))
-		ok "pause: $m MiB each way exact across a $pause_s s dead link, in $el s"
-	fi
-	rm -rf "$d"
+	local d el i idle=$((pause_s + 3)) half=$((pause_mib * 1048576))
+	local -a mw
+	head -c "$half" /dev/urandom >"$work/up.pause"
+	head -c "$half" /dev/urandom >"$work/down.pause"
+	ROPTS=(--delay=2 --split --pause="$pause_s" --pause-after="$half")
+	for i in "${!MODES[@]}"; do
+		read -r -a mw <<<"${MODES[$i]}"
+		d=$work/pause.$i
+		SOPTS=(--on-eof=notify --idle-timeout="$idle" ${mw[@]+"${mw[@]}"})
+		COPTS=(--on-eof=notify --idle-timeout="$idle" ${mw[@]+"${mw[@]}"})
+		transfer "$d" "$work/up.pause" "$work/down.pause"
+		sub "$T1" "$T0"
+		el=$SUB
+		if ! exact "$d" "$work/up.pause" "$work/down.pause"; then
+			not_ok "pause, mode '${MODES[$i]:-default}': $pause_mib MiB each way, $pause_s s dead link halfway, $el s"
+		elif ! grep -q 'pause over' "$d/r.err"; then
+			not_ok "pause, mode '${MODES[$i]:-default}': the relay never paused: $(tail -n 3 "$d/r.err" | tr '\n' '|')"
+		elif ! ge "$el" "$pause_s"; then
+			not_ok "pause, mode '${MODES[$i]:-default}': done in $el s, less than the $pause_s s pause"
+		else
+			bytes=$((bytes + 2 * half))
+			faults=$((faults + 1))
+			ok "pause, mode '${MODES[$i]:-default}': $pause_mib MiB each way exact across a $pause_s s dead link halfway, in $el s (--idle-timeout=$idle quiet)"
+		fi
+		rm -rf "$d"
+	done
 }
 
 # the relay dead for NET_PAUSE s from the start: a -w 3 s longer must not
 # fire, and the handshake then completes
 slow_handshake() {
 	local d=$work/slowhs el w=$((pause_s + 3))
-	d=$work/slowhs
-	mkdir -p "$d"
 	head -c 65536 "$work/up" >"$work/up.hs"
 	head -c 65536 "$work/down" >"$work/down.hs"
-	cases=$((cases + 1))
-	server "$d" "$work/down.hs" --on-eof=notify -w $w &&
-		relay "$d" --delay=2 --pause="$pause_s" --pause-after=0 ||
-		{ not_ok "slow handshake: no server or relay"; return; }
-	client "$d" "$work/up.hs" --on-eof=notify -w $w
-	reap "$SPID" 30
-	SRC=$RC
-	reap "$RPID" 10
-	RRC=$RC
+	SOPTS=(--on-eof=notify -w "$w") COPTS=(--on-eof=notify -w "$w")
+	ROPTS=(--delay=2 --pause="$pause_s" --pause-after=0)
+	transfer "$d" "$work/up.hs" "$work/down.hs"
 	sub "$T1" "$T0"
 	el=$SUB
 	echo "# slow handshake: the relay dead for the first $pause_s s, -w $w on both ends: done in $el s"

@@ -449,6 +449,20 @@ static void tune(int fd)
 		die(3, "fcntl: %s", strerror(errno));
 }
 
+/* --hold=PCT:MS, parsed without writing into argv (ps shows it as given) */
+static void hold(const char *arg)
+{
+	char pct[16];
+	const char *colon = strchr(arg, ':');
+
+	if (!colon || colon == arg || (size_t)(colon - arg) >= sizeof pct)
+		die(2, "--hold: PCT:MS, not %s", arg);
+	memcpy(pct, arg, (size_t)(colon - arg));
+	pct[colon - arg] = '\0';
+	opt.hold_pct = (long)number("--hold", pct, 0, 100);
+	opt.hold_ms = (long)number("--hold", colon + 1, 0, 60000);
+}
+
 static void usage(void)
 {
 	fputs("usage: netrelay [--delay=MS] [--jitter=MS] [--split] [--hold=PCT:MS] [--rate=BITS]\n"
@@ -466,7 +480,6 @@ static void parse(int argc, char **argv)
 		{ "pause-after", required_argument, NULL, 'a' }, { "stall", no_argument, NULL, 's' },
 		{ "seed", required_argument, NULL, 'S' }, { NULL, 0, NULL, 0 }
 	};
-	char *colon;
 	int c;
 
 	opt.seed = (uint64_t)time(NULL) * 1000003u ^ (uint64_t)getpid();
@@ -475,14 +488,7 @@ static void parse(int argc, char **argv)
 		case 'd': opt.delay_ms = (long)number("--delay", optarg, 0, 60000); break;
 		case 'j': opt.jitter_ms = (long)number("--jitter", optarg, 0, 60000); break;
 		case 'x': opt.split = 1; break;
-		case 'h':
-			colon = strchr(optarg, ':');
-			if (!colon)
-				die(2, "--hold: PCT:MS, not %s", optarg);
-			*colon = '\0';
-			opt.hold_pct = (long)number("--hold", optarg, 0, 100);
-			opt.hold_ms = (long)number("--hold", colon + 1, 0, 60000);
-			break;
+		case 'h': hold(optarg); break;
 		case 'r': opt.rate = (double)number("--rate", optarg, 8000, 100000000000LL) / 8; break;
 		case 'p': opt.pause_s = (long)number("--pause", optarg, 0, 86400); break;
 		case 'a': opt.pause_after = number("--pause-after", optarg, 0, LLONG_MAX); break;
