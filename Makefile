@@ -207,13 +207,15 @@ soak-quick: tlspipe
 
 # tlspipe across two network namespaces joined by a veth pair, through a
 # relay that delays, re-cuts, holds, throttles (1 Mbit/s) and pauses: 64 MiB
-# each way in every write mode, a pause mid-transfer and in the handshake,
-# --idle-timeout and -w firing on time (root; skipped otherwise). NET_MIB,
-# NET_RATE_KIB, NET_PAUSE, NET_TIMEOUT (seconds) set its size.
+# up, down and both ways in every write mode, a pause mid-transfer (every
+# mode) and in the handshake, --idle-timeout and -w firing on time (root;
+# skipped otherwise). NET_MIB, NET_RATE_KIB, NET_PAUSE, NET_TIMEOUT (seconds)
+# set its size, NET_CASES picks cases.
 netcheck: tlspipe tests/netrelay
 	@tests/netcheck.sh
 
-# the same, short (CI): 4 MiB each way, 64 KiB throttled, 2 s pauses and timeouts
+# the same, short (CI, about a minute): 4 MiB, 64 KiB throttled, 2 s pauses
+# and timeouts
 netcheck-quick: tlspipe tests/netrelay
 	@NET_MIB=4 NET_RATE_KIB=64 NET_PAUSE=2 NET_TIMEOUT=2 tests/netcheck.sh
 

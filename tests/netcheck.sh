@@ -15,9 +15,9 @@
 # and releases them late with the rest behind them (byte order kept, as TCP
 # promises), throttles, pauses, stalls. Cases:
 #
-#   modes     NET_MIB MiB each way at once, in every write mode (both ends),
-#             TLS 1.3 and 1.2 alternately, through delay, jitter, re-cutting
-#             and holds: both streams arrive exact
+#   modes     in every write mode (both ends), TLS 1.3 and 1.2 alternately,
+#             through delay, jitter, re-cutting and holds: NET_MIB MiB up
+#             (default endings), down, and each way at once: exact
 #   throttle  NET_RATE_KIB KiB each way at 1 Mbit/s: exact, and as slow as
 #             1 Mbit/s makes it (loosely)
 #   pause     8 MiB each way at once in every write mode, the relay dead
