@@ -57,10 +57,10 @@ LIB_OBJS = $(filter-out src/tlspipe.o,$(OBJS))
 BUILDID = $(if $(filter 1,$(SANITIZE)),san,std)-hardened
 STAMP = src/.build-$(BUILDID)
 
-TEST_BINS = tests/peer tests/sandbox-probe.so $(patsubst %.c,%,$(wildcard tests/unit/*.c))
+TEST_BINS = tests/peer tests/netrelay tests/sandbox-probe.so $(patsubst %.c,%,$(wildcard tests/unit/*.c))
 
 .PHONY: all deps deps-servers deps-bench deps-fuzz demo check check-full check-real valgrind fuzz fuzz-quick lint \
-	bench bench-quick soak soak-quick install uninstall clean
+	bench bench-quick soak soak-quick netcheck netcheck-quick install uninstall clean
 all: tlspipe
 
 $(STAMP):
@@ -82,6 +82,10 @@ tests/peer: tests/peer.c $(STAMP)
 # the executable's PIE or sanitizer flags
 tests/sandbox-probe.so: tests/sandbox-probe.c
 	$(CC) -std=c11 -O2 -Wall -Wextra -Wpedantic $(if $(filter true,$(CI)),-Werror) -fPIC -shared -o $@ $< -ldl
+
+# the bad network of make netcheck: plain sockets, no library
+tests/netrelay: tests/netrelay.c $(STAMP)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ tests/netrelay.c
 
 # a unit test is tests/unit/NAME.c, linked with everything but main
 tests/unit/%: tests/unit/%.c $(LIB_OBJS) $(STAMP)
@@ -109,6 +113,7 @@ deps deps-fuzz:
 # The real servers of tests/85-real-servers.bats and check-real (nginx,
 # dovecot imapd + pop3d, aiosmtpd), installed without starting or enabling
 # their system services: the tests run each from a config in a temp folder.
+# Also iproute2: make netcheck's ip netns and veth.
 deps-servers:
 	@tests/real/deps-servers.sh
 
@@ -207,6 +212,20 @@ soak: tlspipe
 # the same, short (CI): a few minutes
 soak-quick: tlspipe
 	@SOAK_SEQ=200 SOAK_PAR=50 SOAK_MIB=256 SOAK_IDLE=20 tests/soak.sh
+
+# tlspipe across two network namespaces joined by a veth pair, through a
+# relay that delays, re-cuts, holds, throttles (1 Mbit/s) and pauses: 64 MiB
+# up, down and both ways in every write mode, a pause mid-transfer (every
+# mode) and in the handshake, --idle-timeout and -w firing on time (root;
+# skipped otherwise). NET_MIB, NET_RATE_KIB, NET_PAUSE, NET_TIMEOUT (seconds)
+# set its size, NET_CASES picks cases.
+netcheck: tlspipe tests/netrelay
+	@tests/netcheck.sh
+
+# the same, short (CI, about a minute): 4 MiB, 64 KiB throttled, 2 s pauses
+# and timeouts
+netcheck-quick: tlspipe tests/netrelay
+	@NET_MIB=4 NET_RATE_KIB=64 NET_PAUSE=2 NET_TIMEOUT=2 tests/netcheck.sh
 
 # the man page, the completion's syntax, and the shape of src/ (no cycles
 # between files, none over 600 lines)

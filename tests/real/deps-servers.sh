@@ -1,6 +1,7 @@
 #!/bin/sh
 # deps-servers.sh: install the real servers that tests/85-real-servers.bats
-# and `make check-real` run, each from a config of its own in a temp folder,
+# and `make check-real` run (and iproute2, the ip(8) of `make netcheck`),
+# each server from a config of its own in a temp folder,
 # WITHOUT starting or enabling their system services: a temporary policy-rc.d
 # that says no (101) during the install (any previous one is put back), then
 # `systemctl disable --now` (or update-rc.d disable) for the services this run
@@ -11,7 +12,7 @@ set -eu
 
 # PKG or PKG|ALT...: one of them installed is enough; the first is installed
 PKGS="nginx|nginx-light|nginx-core|nginx-full|nginx-extras dovecot-imapd dovecot-pop3d
-	python3-aiosmtpd python3 openssl socat gnutls-bin util-linux"
+	python3-aiosmtpd python3 openssl socat gnutls-bin util-linux iproute2"
 
 installed() {
 	dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q '^install ok installed'
