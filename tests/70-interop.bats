@@ -224,7 +224,10 @@ rekeyed_by_s_server() {
 @test "openssl s_server renegotiates mid-transfer (TLS 1.2) while tlspipe uploads with -R: exact bytes" {
 	random_file "$T/in" $((${TP_FULL:-0} == 1 ? 4194304 : 1048576))
 	local m
-	for m in "-R" "-b -R" "-P -R" "--io=bio-pair -R"; do
+	# make check: two modes here, the other two under TLS 1.3 below
+	local -a modes=("-R" "-P -R")
+	if full; then modes=("-R" "-b -R" "-P -R" "--io=bio-pair -R"); fi
+	for m in "${modes[@]}"; do
 		rekeyed_by_s_server 1.2 R "$m"
 	done
 }
@@ -232,7 +235,9 @@ rekeyed_by_s_server() {
 @test "openssl s_server updates keys mid-transfer (TLS 1.3) while tlspipe uploads with -R: exact bytes" {
 	random_file "$T/in" $((${TP_FULL:-0} == 1 ? 4194304 : 1048576))
 	local m
-	for m in "-R" "-b -R" "-P -R" "--io=bio-pair -R"; do
+	local -a modes=("-b -R" "--io=bio-pair -R")
+	if full; then modes=("-R" "-b -R" "-P -R" "--io=bio-pair -R"); fi
+	for m in "${modes[@]}"; do
 		rekeyed_by_s_server 1.3 K "$m"
 	done
 }
