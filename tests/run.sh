@@ -32,7 +32,7 @@ done
 
 # the longest files first (GNU parallel starts them in this order, and the
 # suite lasts at least as long as its longest file), then the others
-long="61 63 36 80 10 35 70 62"
+long="80 85 46 48 20 60 10 70"
 if [ -n "${TP_TESTS:-}" ]; then
 	files=$TP_TESTS
 else
