@@ -144,7 +144,7 @@ demo: tlspipe
 check: tlspipe $(TEST_BINS)
 	@tests/run.sh
 
-# check with the large payloads (16 MiB matrices); what CI runs
+# check with every case of every matrix and the large payloads (16 MiB); what CI runs
 check-full: tlspipe $(TEST_BINS)
 	@TP_FULL=1 tests/run.sh
 

@@ -221,20 +221,24 @@ rekeyed_by_s_server() {
 	assert_equal "$(sha "$T/got")" "$(sha "$T/in")"
 }
 
-@test "openssl s_server renegotiates mid-transfer (TLS 1.2) while tlspipe uploads with -R: exact bytes" {
+# rekeyed_in_modes TLS CMD MODE...: rekeyed_by_s_server in each MODE (make
+# check: two of the four -R modes per version), in all four in check-full
+rekeyed_in_modes() {
+	local tls=$1 cmd=$2 m
+	shift 2
+	if full; then set -- "-R" "-b -R" "-P -R" "--io=bio-pair -R"; fi
 	random_file "$T/in" $((${TP_FULL:-0} == 1 ? 4194304 : 1048576))
-	local m
-	for m in "-R" "-b -R" "-P -R" "--io=bio-pair -R"; do
-		rekeyed_by_s_server 1.2 R "$m"
+	for m in "$@"; do
+		rekeyed_by_s_server "$tls" "$cmd" "$m"
 	done
 }
 
+@test "openssl s_server renegotiates mid-transfer (TLS 1.2) while tlspipe uploads with -R: exact bytes" {
+	rekeyed_in_modes 1.2 R "-R" "-P -R"
+}
+
 @test "openssl s_server updates keys mid-transfer (TLS 1.3) while tlspipe uploads with -R: exact bytes" {
-	random_file "$T/in" $((${TP_FULL:-0} == 1 ? 4194304 : 1048576))
-	local m
-	for m in "-R" "-b -R" "-P -R" "--io=bio-pair -R"; do
-		rekeyed_by_s_server 1.3 K "$m"
-	done
+	rekeyed_in_modes 1.3 K "-b -R" "--io=bio-pair -R"
 }
 
 @test "tlspipe moves 4 MiB of text through gnutls-serv --echo and back exactly (TLS 1.3 and 1.2)" {

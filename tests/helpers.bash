@@ -98,6 +98,14 @@ nap() {
 	read -r -t "$1" -u "$NAP_FD" _ || true
 }
 
+# full: this is make check-full (TP_FULL=1): the whole of every matrix. make
+# check runs each behaviour once: a test that loops over modes or values runs
+# a few of them unless full, and a test tagged `# bats test_tags=full` runs
+# only in check-full (tests/run.sh)
+full() {
+	[ "${TP_FULL:-0}" = 1 ]
+}
+
 # now_us: microseconds since the epoch, in NOW_US (no fork)
 now_us() {
 	NOW_US=${EPOCHREALTIME//[!0-9]/}

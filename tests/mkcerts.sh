@@ -17,6 +17,10 @@
 #   inter-client.pem/.key  client cert from the intermediate, CN=tlspipe-test-inter-client
 #   forged.pem/.key        a forgery of inter-server.pem: its issuer name and key id are the
 #                          intermediate's, but another key signed it
+#   openssl.cnf            the config these were made with, for tests that make certificates
+#                          of their own (46-hostile): -extensions ca_ext, server_ext, ...; it
+#                          ends with [ server_names ], server_ext's names, so a copy with more
+#                          DNS.N lines appended makes a leaf for more names
 #
 # Idempotent: once DIR/.complete holds this script's hash the script does
 # nothing; a changed script makes the set again, so new files appear in a
@@ -54,9 +58,11 @@ run() {
     fi
 }
 
-# One config for everything: no system openssl.cnf defaults leak in.
-cnf=$work/openssl.cnf
-cat >"$cnf" <<EOF
+# One config for everything: no system openssl.cnf defaults leak in. Its
+# sections of extensions become DIR/openssl.cnf; "openssl ca" and the forger
+# use a copy with sections of their own (paths in $work) appended.
+shared=$work/openssl.cnf
+cat >"$shared" <<EOF
 [ req ]
 distinguished_name = dn
 prompt             = no
@@ -72,7 +78,7 @@ subjectKeyIdentifier   = hash
 basicConstraints       = critical, CA:FALSE
 keyUsage               = critical, digitalSignature
 extendedKeyUsage       = serverAuth
-subjectAltName         = DNS:localhost, IP:127.0.0.1, IP:::1
+subjectAltName         = @server_names
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
 
@@ -103,6 +109,16 @@ keyUsage               = critical, digitalSignature
 extendedKeyUsage       = clientAuth
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
+
+# last: a test appends DNS.N lines to a copy
+[ server_names ]
+DNS.1 = localhost
+IP.1  = 127.0.0.1
+IP.2  = ::1
+EOF
+cnf=$work/all.cnf
+cp "$shared" "$cnf"
+cat >>"$cnf" <<EOF
 
 # "openssl ca" is the only 3.0 tool that takes a notBefore in the past.
 [ ca ]
@@ -194,5 +210,5 @@ for f in ca other-ca server wrongname expired selfsigned client client-other \
     intermediate inter-server inter-client forged; do
     mv -f "$work/$f.pem" "$work/$f.key" "$dir/"
 done
-mv -f "$work/enc.key" "$work/enc-legacy.key" "$dir/"
+mv -f "$work/enc.key" "$work/enc-legacy.key" "$shared" "$dir/"
 echo "$stamp" >"$dir/.complete"

@@ -2,7 +2,9 @@
 # Runs every test: the C unit tests, then the Bats files. Prints
 # "N passed, N failed" last and exits non-zero on any failure.
 # Everything temporary lives under one mktemp directory, never in the tree.
-# TP_FULL=1 (make check-full): large payloads. TP_JOBS: test files at once
+# TP_FULL=1 (make check-full): large payloads, every mode of the matrices,
+# and the tests tagged `# bats test_tags=full`: make check leaves those out
+# (each behaviour they check, make check checks once). TP_JOBS: test files at once
 # (most of a test's time is waiting on a peer, so more than the cores pays).
 # Each file runs its tests one at a time: Bats's own scheduling within a
 # file costs ~0.4 s of CPU per test here. Keep a file under a minute or so.
@@ -30,7 +32,7 @@ done
 
 # the longest files first (GNU parallel starts them in this order, and the
 # suite lasts at least as long as its longest file), then the others
-long="61 63 36 80 10 35 70 62"
+long="80 85 46 48 20 60 10 70"
 if [ -n "${TP_TESTS:-}" ]; then
 	files=$TP_TESTS
 else
@@ -48,7 +50,14 @@ par=
 if [ "$jobs" -gt 1 ] && command -v parallel >/dev/null 2>&1; then
 	par="--jobs $jobs --no-parallelize-within-files"
 fi
-bats --tap $par $files </dev/null >"$work/bats.tap" 2>&1 &
+filter=
+if [ "${TP_FULL:-0}" != 1 ]; then
+	filter="--filter-tags !full"
+	# shellcheck disable=SC2086 # $files may hold bats options too
+	echo "# $(cat $files 2>/dev/null | grep -c '^# bats test_tags=full') tests left to make check-full"
+fi
+# shellcheck disable=SC2086
+bats --tap $par $filter $files </dev/null >"$work/bats.tap" 2>&1 &
 bpid=$!
 tail -n +1 -f --pid=$bpid "$work/bats.tap" 2>/dev/null
 wait $bpid

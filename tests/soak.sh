@@ -129,36 +129,39 @@ feed() {
 	} | tee "$2" | sha256sum >"$1"
 }
 
+# side NAME IN OUT ERR ARGS...: one end of the long-lived connection:
+# tlspipe ARGS under timeout, its stdin the fifo IN that feed fills (the
+# sha256 of what it sent in NAME.sent), its stdout the fifo OUT (the sha256
+# of what arrived in NAME.got), its stderr ERR; the tlspipe's pid in SIDE
+side() {
+	local name=$1 in=$2 out=$3 err=$4 tmo
+	shift 4
+	sha256sum <"$out" >"$name.got" &
+	pids+=($!)
+	timeout $((idle + 900)) "$TP" "$@" <"$in" >"$out" 2>"$err" &
+	tmo=$!
+	pids+=("$tmo")
+	feed "$name.sent" "$in" &
+	pids+=($!)
+	SIDE=$(child "$tmo")
+}
+
 long_lived() {
-	local d=$work/long line='' port tmo spid cpid
+	local d=$work/long line='' port spid cpid
 	local first_s='' first_c='' last_s='' last_c='' peak_s=0 peak_c=0 s_now c_now
 	mkdir -p "$d"
 	head -c $((16 << 20)) /dev/urandom >"$work/block"
 	mkfifo "$d/sin" "$d/cin" "$d/sout" "$d/cout"
-	sha256sum <"$d/sout" >"$d/server.got" &
-	pids+=($!)
-	timeout $((idle + 900)) "$TP" -l --on-eof=notify --cert "$c/server.pem" --key "$c/server.key" 0 \
-		<"$d/sin" >"$d/sout" 2>"$d/err" &
-	tmo=$!
-	pids+=("$tmo")
-	feed "$d/server.sent" "$d/sin" &
-	pids+=($!)
-	spid=$(child "$tmo")
+	side "$d/server" "$d/sin" "$d/sout" "$d/err" -l --on-eof=notify --cert "$c/server.pem" --key "$c/server.key" 0
+	spid=$SIDE
 	for _ in {1..2000}; do
 		IFS= read -r line 2>/dev/null <"$d/err"
 		[[ $line == *"listening on"* ]] && break
 		read -rt 0.005 <> <(:) 2>/dev/null || true
 	done
 	port=${line##*:}
-	sha256sum <"$d/cout" >"$d/client.got" &
-	pids+=($!)
-	timeout $((idle + 900)) "$TP" --on-eof=notify --cafile "$c/ca.pem" localhost "$port" \
-		<"$d/cin" >"$d/cout" 2>"$d/cerr" &
-	tmo=$!
-	pids+=("$tmo")
-	feed "$d/client.sent" "$d/cin" &
-	pids+=($!)
-	cpid=$(child "$tmo")
+	side "$d/client" "$d/cin" "$d/cout" "$d/cerr" --on-eof=notify --cafile "$c/ca.pem" localhost "$port"
+	cpid=$SIDE
 	# the baseline is the third sample, 4 s in: the transfer is under way
 	# and its buffers are in use; growth after it would be a leak
 	local n=0
