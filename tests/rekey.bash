@@ -13,7 +13,7 @@ SIZE=$((${TP_FULL:-0} == 1 ? 16777216 : 2097152))
 # rekey every 100,000 bytes: not a divisor of the 128 KiB reads and writes,
 # so a count that a large write or read carries past a mark shows
 EVERY=100000
-XFER=15       # seconds for one transfer (it takes well under one)
+XFER=30       # seconds for one transfer: 1-2 s even at a load of 10 on 2 cores; a hang is what it catches
 
 # rekey_opt 1.3|1.2: tlspipe's rekey flag for that version, in RK
 rekey_opt() {
