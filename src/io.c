@@ -415,6 +415,23 @@ tp_io_absorb(struct pump *p)
 		if (!tp_wire_pair(&p->w))
 			return 0;	/* cannot happen: the socket BIO absorbs everything */
 	}
+	/* a close_notify that met a full socket, likewise: its alert waits in
+	 * OpenSSL's buffer, and an SSL_read that must answer a KeyUpdate would
+	 * fail with "bad write retry" behind it */
+	while (p->sd_want == TP_WANT_WRITE) {
+		int f = 0, r = 0;
+
+		p->w.absorb = true;
+		if (tp_wire_pair(&p->w))
+			f = tp_wire_flush(&p->w);
+		if (f == 0)
+			r = tp_io_notify(p);
+		p->w.absorb = false;
+		if (f < 0)
+			return tp_io_wire_failed(p);
+		if (r < 0 || !tp_wire_pair(&p->w))
+			return r;
+	}
 	return 0;
 }
 

@@ -48,3 +48,24 @@ bats_require_minimum_version 1.5.0
 			fail "mode '$m': the socket never filled, or few key updates: $(<"$T/s.json")"
 	done
 }
+
+# The same peer, and the close_notify of --on-eof=notify meets the full
+# socket: its alert waits in OpenSSL's buffer while the peer's KeyUpdate
+# asks for an answer. Before the alert was absorbed into the stash ahead of
+# each read, SSL_read failed: exit 1, "reading from the connection failed:
+# bad write retry", in 4 runs of 6 (default) and 2 of 6 (-R).
+@test "a close_notify that met a full socket is absorbed before a KeyUpdate is answered: every byte, exit 0" {
+	local m i
+	random_file "$T/in" 4194304
+	for i in 1 2 3; do
+		for m in "" "-R"; do
+			sink --tls 1.3 --rcvbuf 1024 --key-update-every 65536
+			# shellcheck disable=SC2086
+			run --separate-stderr tpq $m --on-eof=notify localhost "$PORT" <"$T/in"
+			[ "$status" -eq 0 ] || fail "run $i, mode '$m': exit $status: $stderr"
+			wait_server
+			assert_equal "$SRV_RC" 0
+			assert_equal "$(sink_sha)" "$(sha "$T/in")"
+		done
+	done
+}
