@@ -273,12 +273,12 @@ relay_to() {
 }
 
 @test "a close_notify that met a full socket and went out on a retry still ends the run, both ends exit 0 (the network paused as stdin ended)" {
-	local i runs=2
-	[ "${TP_FULL:-0}" != 1 ] || runs=6
+	local i runs=1
+	! full || runs=6
 	random_file "$T/up" 8388608
 	random_file "$T/down" 8388608
-	# before the fix one end hung in 4 runs of 6 (so 2 in make check miss it
-	# one time in 9, 6 in check-full one time in 700)
+	# before the fix one end hung in 4 runs of 6 (so make check's one run
+	# misses it one time in 3, check-full's six one time in 700)
 	for ((i = 1; i <= runs; i++)); do
 		SRV_STDIN=$T/down tp_server --on-eof=notify --cert "$CERTS/server.pem" --key "$CERTS/server.key"
 		relay_to "$PORT" --pause=1 --pause-after=6000000

@@ -908,8 +908,18 @@ static void parse_args(int argc, char **argv)
 }
 
 /* SIGUSR1 only interrupts a pause (sleep_ms's poll returns early): a test
- * ends --pause-ms at the moment it chooses, not after a guessed time */
-static void on_usr1(int sig) { (void)sig; }
+ * ends --pause-ms at the moment it chooses, not after a guessed time. One
+ * that comes before the pause begins (the client can fill its socket while
+ * we still finish the handshake) ends it before it begins. */
+static volatile sig_atomic_t usr1_seen;
+static void on_usr1(int sig) { (void)sig; usr1_seen = 1; }
+
+/* --pause-ms: sleep, unless SIGUSR1 came already */
+static void pause_ms(void)
+{
+    if (!usr1_seen)
+        sleep_ms(opt.pause_ms);
+}
 
 int main(int argc, char **argv)
 {
@@ -961,7 +971,7 @@ int main(int argc, char **argv)
     if (opt.mode == M_BANNER) {
         /* A banner, one line read, then gone at once: a close_notify of the
          * client's that arrives later meets a closed socket (TCP reset). */
-        sleep_ms(opt.pause_ms); /* the client's line may come first */
+        pause_ms(); /* the client's line may come first */
         c.src = opt.text ? opt.text : "* OK peer ready for you\n";
         c.src_left = strlen(c.src);
         pump(sent_all);
@@ -1006,7 +1016,7 @@ int main(int argc, char **argv)
         return c.failed;
     }
     if (opt.mode == M_SINK && opt.pause_ms)
-        sleep_ms(opt.pause_ms); /* the client's writes back up meanwhile */
+        pause_ms(); /* the client's writes back up meanwhile */
     if (opt.mode == M_SINK && opt.reset_after) {
         pump(got_enough);
         print_stats();
