@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.." || exit 1
 seq_n=${SOAK_SEQ:-2000}
 par_n=${SOAK_PAR:-200}
 mib=${SOAK_MIB:-1024}
-idle=${SOAK_IDLE:-600}
+idle=${SOAK_IDLE:-7200}	# hours of idle-then-burst: growth shows over time, not volume
 TP=$PWD/tlspipe
 work=$(mktemp -d "${TMPDIR:-/tmp}/tlspipe-soak.XXXXXX") || exit 1
 chmod 755 "$work"
