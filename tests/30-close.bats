@@ -273,20 +273,21 @@ relay_to() {
 }
 
 @test "a close_notify that met a full socket and went out on a retry still ends the run, both ends exit 0 (the network paused as stdin ended)" {
-	local i runs=1
+	# (not i: bats's own functions set a global i)
+	local round runs=1
 	! full || runs=6
 	random_file "$T/up" 8388608
 	random_file "$T/down" 8388608
 	# before the fix one end hung in 4 runs of 6 (so make check's one run
 	# misses it one time in 3, check-full's six one time in 700)
-	for ((i = 1; i <= runs; i++)); do
+	for ((round = 1; round <= runs; round++)); do
 		SRV_STDIN=$T/down tp_server --on-eof=notify --cert "$CERTS/server.pem" --key "$CERTS/server.key"
 		relay_to "$PORT" --pause=1 --pause-after=6000000
 		RC=0
 		tpq --on-eof=notify localhost "$RPORT" <"$T/up" >"$T/got" 2>"$T/cli.err" || RC=$?
 		end_server 10
-		[ "$RC" -eq 0 ] && [ "$SRV_RC" -eq 0 ] || fail "run $i: client $RC, server $SRV_RC: $(<"$T/cli.err") $(<"$T/srv.err")"
-		cmp -s "$T/down" "$T/got" || fail "run $i: the download is not exact"
-		cmp -s "$T/up" "$T/srv.out" || fail "run $i: the upload is not exact"
+		[ "$RC" -eq 0 ] && [ "$SRV_RC" -eq 0 ] || fail "run $round: client $RC, server $SRV_RC: $(<"$T/cli.err") $(<"$T/srv.err")"
+		cmp -s "$T/down" "$T/got" || fail "run $round: the download is not exact"
+		cmp -s "$T/up" "$T/srv.out" || fail "run $round: the upload is not exact"
 	done
 }

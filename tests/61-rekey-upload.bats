@@ -56,15 +56,16 @@ bats_require_minimum_version 1.5.0
 # bad write retry", in 4 runs of 6 (default) and 2 of 6 (-R): make check
 # tries each mode once, check-full three times.
 @test "a close_notify that met a full socket is absorbed before a KeyUpdate is answered: every byte, exit 0" {
-	local m i runs=1
+	# (not i: bats's own functions, which run calls, set a global i)
+	local m round runs=1
 	! full || runs=3
 	random_file "$T/in" 4194304
-	for ((i = 1; i <= runs; i++)); do
+	for ((round = 1; round <= runs; round++)); do
 		for m in "" "-R"; do
 			sink --tls 1.3 --rcvbuf 1024 --key-update-every 65536
 			# shellcheck disable=SC2086
 			run --separate-stderr tpq $m --on-eof=notify localhost "$PORT" <"$T/in"
-			[ "$status" -eq 0 ] || fail "run $i, mode '$m': exit $status: $stderr"
+			[ "$status" -eq 0 ] || fail "run $round, mode '$m': exit $status: $stderr"
 			wait_server
 			assert_equal "$SRV_RC" 0
 			assert_equal "$(sink_sha)" "$(sha "$T/in")"
