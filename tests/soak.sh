@@ -148,7 +148,7 @@ side() {
 
 long_lived() {
 	local d=$work/long line='' port spid cpid
-	local first_s='' first_c='' last_s='' last_c='' peak_s=0 peak_c=0 s_now c_now
+	local first_s='' first_c='' last_s='' last_c='' prev_s='' prev_c='' peak_s=0 peak_c=0 s_now c_now
 	mkdir -p "$d"
 	head -c $((16 << 20)) /dev/urandom >"$work/block"
 	mkfifo "$d/sin" "$d/cin" "$d/sout" "$d/cout"
@@ -168,7 +168,10 @@ long_lived() {
 	while s_now=$(sample "$spid") && c_now=$(sample "$cpid"); do
 		n=$((n + 1))
 		[ "$n" -ne 3 ] || { first_s=$s_now; first_c=$c_now; }
-		last_s=$s_now last_c=$c_now
+		# the last sample can catch a side closing its socket on the way
+		# out: the one before it is the last of the steady state
+		[ "$n" -le 3 ] || { last_s=$prev_s last_c=$prev_c; }
+		prev_s=$s_now prev_c=$c_now
 		[ "${s_now% *}" -gt "$peak_s" ] && peak_s=${s_now% *}
 		[ "${c_now% *}" -gt "$peak_c" ] && peak_c=${c_now% *}
 		read -rt 2 <> <(:) 2>/dev/null || true
@@ -176,9 +179,9 @@ long_lived() {
 	wait
 	pids=()
 	echo "# long-lived: $mib MiB each way at once, then ${idle} s of a MiB each way every 10 s"
-	echo "# $n samples; server RSS KiB and fds: at 4 s ${first_s:-?}, last ${last_s:-?}, peak RSS $peak_s KiB"
-	echo "# client RSS KiB and fds: at 4 s ${first_c:-?}, last ${last_c:-?}, peak RSS $peak_c KiB"
-	if [ -z "$first_s" ] || [ -z "$first_c" ]; then
+	echo "# $n samples; server RSS KiB and fds: at 4 s ${first_s:-?}, last before the end ${last_s:-?}, peak RSS $peak_s KiB"
+	echo "# client RSS KiB and fds: at 4 s ${first_c:-?}, last before the end ${last_c:-?}, peak RSS $peak_c KiB"
+	if [ -z "$first_s" ] || [ -z "$first_c" ] || [ -z "$last_s" ]; then
 		not_ok "long-lived: no samples taken"
 	elif ! cmp -s "$d/server.sent" "$d/client.got" || ! cmp -s "$d/client.sent" "$d/server.got"; then
 		not_ok "long-lived: a stream arrived changed or cut: $(tail -n 1 "$d/err") $(tail -n 1 "$d/cerr")"
