@@ -515,18 +515,26 @@ idle() {
 	timed server "$RC2" "$d/s.err" "no data for $si s (--idle-timeout)" "$END2" "$fed" "$stall" "$si" && ok2=1
 	echo "# idle: client --idle-timeout=$ci fired $cl s after its last line was fed, $ch s after the stall"
 	echo "# idle: server --idle-timeout=$si fired $LOW s after that line, $HIGH s after the stall"
-	if [ "$ok1" = 1 ] && [ "$ok2" = 1 ] && [[ ${END1/[.,]/} -lt ${END2/[.,]/} ]]; then
-		faults=$((faults + 1))
-		ok "idle: --idle-timeout fired on time at both ends, the client's ($ci s) first"
-	elif [ "$ok1" = 1 ] && [ "$ok2" = 1 ]; then
-		not_ok "idle: the server ($si s) timed out before the client ($ci s)"
-	else
-		not_ok "idle: --idle-timeout $ci s / $si s"
-		why "$d"
-	fi
+	both_fired idle --idle-timeout "$ci" "$si" "$d" "$ok1" "$ok2"
 	rm -rf "$d"
 }
 has_hello() { [ -s "$1" ]; }
+
+# both_fired CASE OPTION CLIENT_S SERVER_S DIR OK1 OK2: the verdict of a
+# timer case: each end's timer fired on time (OK1, OK2 from timed), and the
+# client's, the shorter, first (END1 before END2)
+both_fired() {
+	local what=$1 opt=$2 c=$3 s=$4 d=$5
+	if [ "$6" = 1 ] && [ "$7" = 1 ] && [[ ${END1/[.,]/} -lt ${END2/[.,]/} ]]; then
+		faults=$((faults + 1))
+		ok "$what: $opt fired on time at both ends, the client's ($c s) first"
+	elif [ "$6" = 1 ] && [ "$7" = 1 ]; then
+		not_ok "$what: the server ($s s) timed out before the client ($c s)"
+	else
+		not_ok "$what: $opt $c s / $s s"
+		why "$d"
+	fi
+}
 
 # the relay passes nothing: the client's -w fires first, then the
 # server's, 2 s longer (it counts from the accept, after the client's start)
@@ -549,15 +557,7 @@ handshake() {
 	local cl=$LOW
 	timed server "$RC2" "$d/s.err" "no TLS handshake with .* within $sw s" "$END2" "$T0" "$T0" "$sw" && ok2=1
 	echo "# handshake: client -w $cw fired after $cl s, server -w $sw after $LOW s (from the client's start)"
-	if [ "$ok1" = 1 ] && [ "$ok2" = 1 ] && [[ ${END1/[.,]/} -lt ${END2/[.,]/} ]]; then
-		faults=$((faults + 1))
-		ok "handshake: -w fired on time at both ends, the client's ($cw s) first"
-	elif [ "$ok1" = 1 ] && [ "$ok2" = 1 ]; then
-		not_ok "handshake: the server ($sw s) timed out before the client ($cw s)"
-	else
-		not_ok "handshake: -w $cw s / $sw s"
-		why "$d"
-	fi
+	both_fired handshake -w "$cw" "$sw" "$d" "$ok1" "$ok2"
 	rm -rf "$d"
 }
 
