@@ -43,7 +43,7 @@ complete -c tlspipe -l eof-grace -x -d "auto: the peer's quiet time before our c
 complete -c tlspipe -l send-only -d 'Discard what the peer sends'
 complete -c tlspipe -l recv-only -d 'Do not read stdin'
 complete -c tlspipe -l crlf -d 'Send a lone LF as CRLF'
-complete -c tlspipe -s w -l timeout -x -d 'Connect + handshake limit in seconds (0 = none)'
+complete -c tlspipe -s w -l timeout -x -d 'Lookup + connect + handshake limit in seconds (0 = none)'
 complete -c tlspipe -l idle-timeout -x -d 'Give up after SECS without data (0 = off)'
 
 # diagnostics (stderr)

@@ -72,7 +72,7 @@ struct tp_config {
 	enum tp_on_eof on_eof;
 	long eof_grace_ms;	/* auto: the peer's quiet time before our close_notify */
 	bool send_only, recv_only, crlf;
-	long timeout_ms;	/* connect + handshake; 0 = none */
+	long timeout_ms;	/* name lookup + connect + handshake; 0 = none */
 	long idle_timeout_ms;	/* 0 = none */
 
 	/* what the run says about itself */
